@@ -1,0 +1,290 @@
+"""The default serializer: orjson, made type-faithful.
+
+Plain JSON values (str, bool, None, 64-bit ints, finite floats, lists, dicts
+with str keys) go to orjson untouched. Everything else DESIGN promises to
+round-trip (tuple, set, frozenset, bytes, bytearray, big int, NaN and
+infinities, dicts with other keys, datetime, date, time, timedelta, UUID,
+Decimal, dataclasses, enums, named tuples) is packed as a one-key object
+`{"~": [tag, data]}`; a user dict that happens to look like one is packed
+too, so decoding is never ambiguous. Sets are written in a canonical order,
+so equal values always give equal bytes (argument digests rely on that).
+
+The first byte says whether any packing happened ("=" plain, "~" packed),
+so decoding plain JSON costs one orjson.loads and no walk.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as _dt
+import enum
+import importlib
+import math
+import uuid as _uuid
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+
+from ..errors import SerializationError
+
+__all__ = ["JsonSerializer"]
+
+_PLAIN = b"="
+_PACKED = b"~"
+_INT_MIN = -(2**63)
+_INT_MAX = 2**64 - 1
+_TAG = "~"
+
+
+def _fail(value: Any, why: str = "") -> SerializationError:
+    name = f"{type(value).__module__}.{type(value).__qualname__}"
+    if type(value).__module__ == "builtins":
+        name = type(value).__qualname__
+    return SerializationError(
+        f"JsonSerializer cannot record a value of type {name}{why}. It records str, int, float, "
+        "bool, None, list, tuple, dict, set, frozenset, bytes, bytearray, datetime, date, time, "
+        "timedelta, UUID, Decimal, and importable dataclasses, enums and named tuples; convert "
+        "the value, or use PickleSerializer",
+        type_name=name,
+    )
+
+
+def _is_plain(value: Any) -> bool:
+    """True if orjson alone round-trips `value` exactly (no packing needed)."""
+    t = type(value)
+    if t is str or t is bool or value is None:
+        return True
+    if t is int:
+        return _INT_MIN <= value <= _INT_MAX
+    if t is float:
+        return math.isfinite(value)
+    if t is list:
+        return all(_is_plain(v) for v in value)
+    if t is dict:
+        if len(value) == 1 and _TAG in value:
+            return False
+        for k, v in value.items():
+            if type(k) is not str or not _is_plain(v):
+                return False
+        return True
+    return False
+
+
+_paths: dict[type, str] = {}
+
+
+def _class_path(cls: type, value: Any) -> str:
+    """`module:qualname` for a class that decoding can import back, checked now."""
+    path = _paths.get(cls)
+    if path is not None:
+        return path
+    qualname = cls.__qualname__
+    if "<locals>" in qualname or cls.__module__ == "__main__":
+        where = "inside a function" if "<locals>" in qualname else "in __main__"
+        raise _fail(value, f" (defined {where}, so it cannot be imported back at replay; "
+                           "define it at module level in an importable module)")
+    path = f"{cls.__module__}:{qualname}"
+    try:
+        found = _import_class(path)
+    except SerializationError:
+        found = None
+    if found is not cls:
+        raise _fail(value, f" ({path} does not import back to the same class)")
+    _paths[cls] = path
+    return path
+
+
+def _import_class(path: str) -> Any:
+    module_name, _, qualname = path.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+    except Exception as exc:
+        raise SerializationError(f"cannot import {path!r} to rebuild a recorded value: {exc}") from None
+    return obj
+
+
+def _sort_key(packed: Any) -> bytes:
+    return orjson.dumps(packed)
+
+
+def _pack(value: Any) -> Any:
+    t = type(value)
+    if t is str or t is bool or value is None:
+        return value
+    if t is int:
+        return value if _INT_MIN <= value <= _INT_MAX else {_TAG: ["i", str(value)]}
+    if t is float:
+        return value if math.isfinite(value) else {_TAG: ["F", repr(value)]}
+    if t is list:
+        return [_pack(v) for v in value]
+    if t is dict:
+        if all(type(k) is str for k in value) and not (len(value) == 1 and _TAG in value):
+            return {k: _pack(v) for k, v in value.items()}
+        return {_TAG: ["d", [[_pack(k), _pack(v)] for k, v in value.items()]]}
+    if t is tuple:
+        return {_TAG: ["T", [_pack(v) for v in value]]}
+    if t is set or t is frozenset:
+        items = sorted((_pack(v) for v in value), key=_sort_key)
+        return {_TAG: ["s" if t is set else "f", items]}
+    if t is bytes:
+        return {_TAG: ["b", base64.b64encode(value).decode("ascii")]}
+    if t is bytearray:
+        return {_TAG: ["B", base64.b64encode(value).decode("ascii")]}
+    if t is _uuid.UUID:
+        return {_TAG: ["u", value.hex]}
+    if t is _dt.datetime:
+        return {_TAG: ["dt", _pack_datetime(value)]}
+    if t is _dt.date:
+        return {_TAG: ["D", value.isoformat()]}
+    if t is _dt.time:
+        return {_TAG: ["t", [value.replace(tzinfo=None).isoformat(), _pack_tz(value.tzinfo, value), value.fold]]}
+    if t is _dt.timedelta:
+        return {_TAG: ["td", [value.days, value.seconds, value.microseconds]]}
+    if t is Decimal:
+        return {_TAG: ["dec", str(value)]}
+    if isinstance(value, enum.Enum):
+        return {_TAG: ["e", [_class_path(t, value), _pack(value.value)]]}
+    if dataclasses.is_dataclass(value):
+        fields = {f.name: _pack(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {_TAG: ["dc", [_class_path(t, value), fields]]}
+    if isinstance(value, tuple) and hasattr(t, "_fields"):
+        return {_TAG: ["nt", [_class_path(t, value), [_pack(v) for v in value]]]}
+    raise _fail(value)
+
+
+def _pack_tz(tz: _dt.tzinfo | None, value: Any) -> Any:
+    if tz is None:
+        return None
+    if isinstance(tz, ZoneInfo):
+        return tz.key
+    if type(tz) is _dt.timezone:
+        offset = tz.utcoffset(None)
+        name = tz.tzname(None)
+        default = _dt.timezone(offset).tzname(None)
+        return [offset.total_seconds()] if name == default else [offset.total_seconds(), name]
+    raise _fail(value, f" (its tzinfo {type(tz).__qualname__} is neither datetime.timezone nor ZoneInfo)")
+
+
+def _pack_datetime(value: _dt.datetime) -> list[Any]:
+    return [value.replace(tzinfo=None).isoformat(), _pack_tz(value.tzinfo, value), value.fold]
+
+
+def _unpack_tz(data: Any) -> _dt.tzinfo | None:
+    if data is None:
+        return None
+    if isinstance(data, str):
+        return ZoneInfo(data)
+    offset = _dt.timedelta(seconds=data[0])
+    if offset == _dt.timedelta(0) and len(data) == 1:
+        return _dt.timezone.utc
+    return _dt.timezone(offset, data[1]) if len(data) > 1 else _dt.timezone(offset)
+
+
+def _unpack(value: Any) -> Any:
+    t = type(value)
+    if t is list:
+        return [_unpack(v) for v in value]
+    if t is not dict:
+        return value
+    if len(value) == 1 and _TAG in value:
+        tag, data = value[_TAG]
+        return _UNPACKERS[tag](data)
+    return {k: _unpack(v) for k, v in value.items()}
+
+
+def _unpack_datetime(data: list[Any]) -> _dt.datetime:
+    naive = _dt.datetime.fromisoformat(data[0])
+    return naive.replace(tzinfo=_unpack_tz(data[1]), fold=data[2])
+
+
+def _unpack_time(data: list[Any]) -> _dt.time:
+    naive = _dt.time.fromisoformat(data[0])
+    return naive.replace(tzinfo=_unpack_tz(data[1]), fold=data[2])
+
+
+def _unpack_dataclass(data: list[Any]) -> Any:
+    cls = _import_class(data[0])
+    if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
+        raise SerializationError(f"recorded value names {data[0]!r}, which is no longer a dataclass")
+    obj = cls.__new__(cls)
+    # Restore the recorded state exactly: __init__/__post_init__ could change it.
+    for name, field_value in data[1].items():
+        object.__setattr__(obj, name, _unpack(field_value))
+    return obj
+
+
+def _unpack_enum(data: list[Any]) -> Any:
+    cls = _import_class(data[0])
+    if not (isinstance(cls, type) and issubclass(cls, enum.Enum)):
+        raise SerializationError(f"recorded value names {data[0]!r}, which is no longer an Enum")
+    return cls(_unpack(data[1]))
+
+
+def _unpack_namedtuple(data: list[Any]) -> Any:
+    cls = _import_class(data[0])
+    if not (isinstance(cls, type) and issubclass(cls, tuple)):
+        raise SerializationError(f"recorded value names {data[0]!r}, which is no longer a named tuple")
+    return cls(*(_unpack(v) for v in data[1]))
+
+
+_UNPACKERS: dict[str, Any] = {
+    "i": int,
+    "F": float,
+    "d": lambda pairs: {_unpack(k): _unpack(v) for k, v in pairs},
+    "T": lambda items: tuple(_unpack(v) for v in items),
+    "s": lambda items: {_unpack(v) for v in items},
+    "f": lambda items: frozenset(_unpack(v) for v in items),
+    "b": lambda text: base64.b64decode(text),
+    "B": lambda text: bytearray(base64.b64decode(text)),
+    "u": lambda text: _uuid.UUID(hex=text),
+    "dt": _unpack_datetime,
+    "D": _dt.date.fromisoformat,
+    "t": _unpack_time,
+    "td": lambda parts: _dt.timedelta(days=parts[0], seconds=parts[1], microseconds=parts[2]),
+    "dec": Decimal,
+    "e": _unpack_enum,
+    "dc": _unpack_dataclass,
+    "nt": _unpack_namedtuple,
+}
+
+
+class JsonSerializer:
+    """orjson with type-faithful packing; the default serializer.
+
+    Refuses anything it cannot rebuild with the same type, with a
+    `SerializationError` at the moment the value is recorded.
+    """
+
+    id = "j"
+
+    def encode(self, value: Any) -> bytes:
+        if _is_plain(value):
+            return _PLAIN + orjson.dumps(value)
+        try:
+            return _PACKED + orjson.dumps(_pack(value))
+        except (RecursionError, orjson.JSONEncodeError) as exc:
+            raise _fail(value, f" ({exc})") from None
+
+    def decode(self, data: bytes) -> Any:
+        flag = data[:1]
+        try:
+            if flag == _PLAIN:
+                return orjson.loads(data[1:])
+            if flag == _PACKED:
+                return _unpack(orjson.loads(data[1:]))
+        except SerializationError:
+            raise
+        except Exception as exc:
+            raise SerializationError(f"JsonSerializer cannot decode this payload: {exc}") from None
+        raise SerializationError(
+            f"JsonSerializer cannot decode this payload: it starts with {bytes(flag)!r}, "
+            "not '=' or '~' (was it written by another serializer?)"
+        )
+
+    def __repr__(self) -> str:
+        return "JsonSerializer()"

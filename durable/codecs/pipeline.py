@@ -1,0 +1,214 @@
+"""Serializer + codec chain + header: what turns a value into a stored payload.
+
+Every payload starts with a header naming the chain that wrote it (one length
+byte, then the ids joined by "+": b"\\x01j" for plain JSON, b"\\x05j+z+a"
+for JSON, zlib and AES-GCM). A payload written by another chain is refused
+with a message naming both, never misread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+from ..errors import CodecError, SerializationError
+from .base import Codec, Serializer
+from .json import JsonSerializer
+
+__all__ = ["DEFAULT_MAX_PAYLOAD", "Pipeline"]
+
+DEFAULT_MAX_PAYLOAD = 4 * 1024 * 1024
+
+_KNOWN = {"j": "JsonSerializer", "p": "PickleSerializer", "z": "ZlibCodec", "a": "AESGCMCodec", "f": "FernetCodec"}
+
+# Argument digests: one scheme byte, then 8 bytes of BLAKE2b. Scheme 0 is
+# unkeyed (stores without a secret codec); scheme 1 is keyed with the
+# store's digest key, which is itself kept encrypted, so a low-entropy
+# argument (a card number) cannot be recovered by hashing guesses.
+PLAIN_DIGEST = b"\x00"
+KEYED_DIGEST = b"\x01"
+_PERSON = b"durable-args"
+
+
+def _where(workflow_id: str | None, position: int | None) -> str:
+    if workflow_id is None:
+        return ""
+    return f" (workflow {workflow_id!r}" + (f", position {position})" if position is not None else ")")
+
+
+def describe_chain(signature: str) -> str:
+    names = [_KNOWN.get(part, part) for part in signature.split("+")]
+    return f"{signature} ({', '.join(names)})"
+
+
+class Pipeline:
+    """Turns values into payloads and back for one engine."""
+
+    __slots__ = ("serializer", "codecs", "signature", "header", "max_payload", "uses_context", "secret",
+                 "_json", "_digest_key", "_decoders")
+
+    def __init__(
+        self,
+        serializer: Serializer | None = None,
+        codecs: Sequence[Codec] = (),
+        *,
+        max_payload: int = DEFAULT_MAX_PAYLOAD,
+    ) -> None:
+        serializer = serializer if serializer is not None else JsonSerializer()
+        for part in (serializer, *codecs):
+            ident = getattr(part, "id", None)
+            if not isinstance(ident, str) or not ident or not ident.isascii() or "+" in ident:
+                raise TypeError(
+                    f"{part!r} needs an `id`: a short ASCII string without '+', written into "
+                    "each payload header"
+                )
+        for codec in codecs:
+            if not (callable(getattr(codec, "encode", None)) and callable(getattr(codec, "decode", None))):
+                raise TypeError(f"{codec!r} is not a codec: it needs encode(data, context) and decode(data, context)")
+        self.serializer = serializer
+        self.codecs = tuple(codecs)
+        self.signature = "+".join([serializer.id, *(c.id for c in self.codecs)])
+        raw = self.signature.encode("ascii")
+        if len(raw) > 255:
+            raise ValueError("codec chain ids are too long for a payload header (255 bytes at most)")
+        self.header = bytes([len(raw)]) + raw
+        self.max_payload = int(max_payload)
+        self.uses_context = any(getattr(c, "uses_context", True) for c in self.codecs)
+        self.secret = any(getattr(c, "secret", False) for c in self.codecs)
+        self._json = serializer if isinstance(serializer, JsonSerializer) else JsonSerializer()
+        self._digest_key: bytes | None = None
+        self._decoders = tuple(reversed(self.codecs))
+
+    # -- payloads ------------------------------------------------------------
+
+    def dump(self, value: Any, context: bytes = b"", *, workflow_id: str | None = None,
+             position: int | None = None) -> bytes:
+        """Serialize `value`, check its size, run the codecs, prefix the header."""
+        try:
+            data = self.serializer.encode(value)
+        except SerializationError as exc:
+            raise _located(exc, workflow_id, position) from None
+        return self.seal(data, context, workflow_id=workflow_id, position=position)
+
+    def seal(self, data: bytes, context: bytes = b"", *, workflow_id: str | None = None,
+             position: int | None = None) -> bytes:
+        """Run already-serialized bytes through the codecs and prefix the header."""
+        if len(data) > self.max_payload:
+            raise SerializationError(
+                f"a value of {len(data):,} bytes is over the payload limit of {self.max_payload:,} "
+                f"bytes{_where(workflow_id, position)}; nothing was written. Store large data "
+                "elsewhere and record a reference, or raise Engine(max_payload=...)",
+                workflow_id=workflow_id,
+                position=position,
+                size=len(data),
+                limit=self.max_payload,
+            )
+        for codec in self.codecs:
+            data = codec.encode(data, context)
+        return self.header + data
+
+    def load(self, payload: bytes, context: bytes = b"", *, workflow_id: str | None = None,
+             position: int | None = None) -> Any:
+        """The value a payload holds; `CodecError` if it cannot be authenticated or decoded."""
+        data = self.open(payload, context, workflow_id=workflow_id, position=position)
+        try:
+            return self.serializer.decode(data)
+        except SerializationError as exc:
+            raise _located(exc, workflow_id, position) from None
+
+    def open(self, payload: bytes, context: bytes = b"", *, workflow_id: str | None = None,
+             position: int | None = None) -> bytes:
+        """Check the header and undo the codecs: the serialized bytes."""
+        header = self.header
+        if payload[: len(header)] != header:
+            raise CodecError(
+                f"payload{_where(workflow_id, position)} was written by codec chain "
+                f"{self._signature_of(payload)}, but this engine is configured with "
+                f"{describe_chain(self.signature)}; configure the chain that wrote it (or "
+                "re-encode the store with `durable reencode`)",
+                workflow_id=workflow_id,
+                position=position,
+            )
+        data = payload[len(header):]
+        for codec in self._decoders:
+            try:
+                data = codec.decode(data, context)
+            except CodecError as exc:
+                raise CodecError(
+                    f"{exc}{_where(workflow_id, position)}",
+                    key_id=exc.key_id,
+                    workflow_id=workflow_id,
+                    position=position,
+                ) from None
+            except Exception as exc:
+                raise CodecError(
+                    f"codec {codec!r} could not decode the payload{_where(workflow_id, position)}: "
+                    f"{type(exc).__name__}: {exc}",
+                    workflow_id=workflow_id,
+                    position=position,
+                ) from None
+        return data
+
+    @staticmethod
+    def _signature_of(payload: bytes) -> str:
+        if not payload:
+            return "(none: the payload is empty)"
+        size = payload[0]
+        raw = payload[1 : 1 + size]
+        try:
+            text = raw.decode("ascii")
+        except UnicodeDecodeError:
+            return "(unreadable: the header is damaged)"
+        if len(raw) != size or not text:
+            return "(unreadable: the header is damaged)"
+        return describe_chain(text)
+
+    # -- argument digests ------------------------------------------------------
+
+    @property
+    def digest_key(self) -> bytes | None:
+        return self._digest_key
+
+    def set_digest_key(self, key: bytes | None) -> None:
+        self._digest_key = key
+
+    def digest(self, args: tuple, kwargs: dict, scheme: bytes | None = None) -> bytes:
+        """Digest of call arguments, under `scheme` (a recorded digest's first byte) or the current one."""
+        if scheme is None:
+            scheme = KEYED_DIGEST if self.secret else PLAIN_DIGEST
+        try:
+            # Lists, not tuples: plain JSON skips the packing walk. The prefix
+            # keeps call(f, [1], {"a": 1}) apart from call(f, 1, a=1).
+            data = b"k" + self._json.encode([[*args], kwargs]) if kwargs else b"a" + self._json.encode([*args])
+        except SerializationError:
+            if self.serializer is self._json:
+                raise
+            data = b"p" + self.serializer.encode((args, kwargs))
+        if scheme == KEYED_DIGEST:
+            key = self._digest_key
+            if key is None:
+                raise CodecError(
+                    "this journal's argument digests are keyed, and the store's digest key could "
+                    "not be read; configure the encrypting codec that wrote it"
+                )
+            return KEYED_DIGEST + hashlib.blake2b(data, digest_size=8, key=key, person=_PERSON).digest()
+        return PLAIN_DIGEST + hashlib.blake2b(data, digest_size=8, person=_PERSON).digest()
+
+
+def context_of(workflow_id: str, run: int, position: int | str, kind: str) -> bytes:
+    """Associated data binding a payload to where it belongs."""
+    return f"{workflow_id}\x1f{run}\x1f{position}\x1f{kind}".encode("utf-8", "surrogatepass")
+
+
+def _located(exc: SerializationError, workflow_id: str | None, position: int | None) -> SerializationError:
+    if exc.workflow_id is not None or workflow_id is None:
+        return exc
+    return SerializationError(
+        f"{exc}{_where(workflow_id, position)}",
+        workflow_id=workflow_id,
+        position=position,
+        type_name=exc.type_name,
+        size=exc.size,
+        limit=exc.limit,
+    )

@@ -1,0 +1,86 @@
+"""Group commit: every write submitted while a commit is in flight joins the next one.
+
+No timer and no batch size to tune: with one workflow each commit carries
+one write, and with a thousand the writes that pile up during one fsync all
+share the next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from ..store.base import Store
+from ..store.types import Write
+
+__all__ = ["Committer"]
+
+
+class Committer:
+    def __init__(self, store: Store, now: Callable[[], float], max_batch: int = 2000) -> None:
+        self._store = store
+        self._now = now
+        self._max_batch = max_batch
+        self._queue: list[tuple[Write, asyncio.Future[str]]] = []
+        self._wakeup: asyncio.Event | None = None
+        self._idle: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.commits = 0
+        self.writes = 0
+
+    def start(self) -> None:
+        self._wakeup = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="durable-committer")
+
+    async def submit(self, write: Write) -> str:
+        """Commit `write` with whatever else is waiting; its outcome (OK, FENCED, CONFLICT)."""
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._queue.append((write, future))
+        if len(self._queue) == 1 and self._wakeup is not None:
+            self._idle.clear()  # type: ignore[union-attr]
+            self._wakeup.set()
+        return await future
+
+    async def _run(self) -> None:
+        assert self._wakeup is not None and self._idle is not None
+        while True:
+            if not self._queue:
+                self._idle.set()
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            batch = self._queue[: self._max_batch]
+            del self._queue[: self._max_batch]
+            try:
+                outcomes = await self._store.commit([w for w, _ in batch], self._now())
+            except asyncio.CancelledError:
+                for _, future in batch:
+                    if not future.done():
+                        future.cancel()
+                raise
+            except Exception as exc:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            self.commits += 1
+            self.writes += len(batch)
+            for (_, future), outcome in zip(batch, outcomes):
+                if not future.done():
+                    future.set_result(outcome)
+
+    async def stop(self) -> None:
+        """Commit what is queued, then stop."""
+        if self._queue and self._task is not None and not self._task.done() and self._idle is not None:
+            await self._idle.wait()
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        for _, future in self._queue:
+            if not future.done():
+                future.cancel()
+        self._queue.clear()

@@ -1,0 +1,448 @@
+"""The Engine: opens a store, claims workflows, drives them, answers the public API."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid as _uuid
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, ParamSpec, TypeVar
+
+from ..clock import Clock, SystemClock
+from ..codecs.base import Codec, Serializer
+from ..codecs.pipeline import DEFAULT_MAX_PAYLOAD, Pipeline
+from ..errors import Cancelled, CodecError, WorkflowExistsError, WorkflowFailedError, WorkflowNotFoundError
+from ..journal import Journal
+from ..registry import Registry, Workflow, default_registry, make_workflow
+from ..store import Store, open_store
+from ..store.types import FINISHED, Claim, NewWorkflow, WorkflowRecord, Write
+from ..store.validate import check_id, check_name
+from .committer import Committer
+from .handle import Handle
+from .recorder import Recorder
+from .run import Run
+
+__all__ = ["Engine"]
+
+log = logging.getLogger("durable")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_DIGEST_KEY = "digest_key"
+_DIGEST_KEY_CONTEXT = b"durable/digest-key"
+
+
+class Engine:
+    """Runs workflows durably on a store. Use as `async with Engine("app.db") as engine:`.
+
+    `store` is a file path (SQLite), `"sqlite:///rel.db"`, `"sqlite:////abs.db"`,
+    `"postgresql://..."`, `"memory:"`, or a Store instance. `codecs` run after
+    the `serializer` (default JsonSerializer) on every payload, in order
+    (compress first, then encrypt). Entering opens the store, starts the
+    worker and resumes every unfinished workflow registered in `registry`.
+    """
+
+    def __init__(
+        self,
+        store: str | os.PathLike[str] | Store = "app.db",
+        *,
+        codecs: Sequence[Codec] = (),
+        serializer: Serializer | None = None,
+        registry: Registry | None = None,
+        clock: Clock | None = None,
+        max_payload: int = DEFAULT_MAX_PAYLOAD,
+        max_recovery_attempts: int = 5,
+        lease: float = 30.0,
+        max_active: int = 10_000,
+        max_cached: int = 10_000,
+        activity_threads: int | None = None,
+        worker_id: str | None = None,
+        poll_interval: float = 1.0,
+    ) -> None:
+        if max_recovery_attempts < 0:
+            raise ValueError("Engine(max_recovery_attempts=...) must not be negative")
+        if lease <= 0:
+            raise ValueError("Engine(lease=...) must be positive seconds")
+        self.store: Store = open_store(store)
+        self.pipeline = Pipeline(serializer, codecs, max_payload=max_payload)
+        self.registry = registry if registry is not None else default_registry
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.max_recovery_attempts = max_recovery_attempts
+        self.lease = float(lease)
+        self.max_active = max_active
+        self.max_cached = max_cached
+        self.poll_interval = poll_interval
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{_uuid.uuid4().hex[:8]}"
+        self.stats: Counter[str] = Counter()
+        self._activity_threads = activity_threads
+        self._recorder = Recorder(self.pipeline)
+        self._store = self.store
+        self._clock = self.clock
+        self._committer = Committer(self.store, self.clock.now)
+        self._executor: ThreadPoolExecutor | None = None
+        self._active: dict[str, Run] = {}
+        self._parked: OrderedDict[str, Run] = OrderedDict()
+        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
+        self._result_waiting = 0
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._kick_event: asyncio.Event | None = None
+        self._names: frozenset[str] = frozenset()
+        self._state = "new"
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    async def __aenter__(self) -> Engine:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        """Open the store, start the worker, resume unfinished workflows (in the background)."""
+        if self._state != "new":
+            raise RuntimeError(f"this Engine is {self._state}; create a new Engine to open again")
+        self._state = "opening"
+        await self.store.open()
+        try:
+            await self._load_digest_key()
+            self._executor = ThreadPoolExecutor(
+                max_workers=self._activity_threads or min(32, (os.cpu_count() or 1) + 4),
+                thread_name_prefix="durable-activity",
+            )
+            self._kick_event = asyncio.Event()
+            self._names = self.registry.names()
+            now = self.clock.now()
+            await self.store.register_worker(self.worker_id, self._names, now)
+            # Blocked runs get another chance at every start (code may have been fixed).
+            await self.store.unblock(None, self._names, now)
+            self._committer.start()
+            self.clock.subscribe(self._kick)
+            loop = asyncio.get_running_loop()
+            self._tasks = [
+                loop.create_task(self._work(), name="durable-worker"),
+                loop.create_task(self._renew(), name="durable-lease-renewal"),
+            ]
+        except BaseException:
+            await self.store.close()
+            self._state = "closed"
+            raise
+        self._state = "open"
+
+    async def close(self) -> None:
+        """Stop cleanly: in-flight work is either recorded or redone on the next start."""
+        if self._state in ("closed", "new"):
+            self._state = "closed"
+            return
+        self._state = "closing"
+        for task in self._tasks:
+            task.cancel()
+        runs = [run.task for run in self._active.values() if run.task is not None]
+        for task in runs:
+            task.cancel()
+        await asyncio.gather(*self._tasks, *runs, return_exceptions=True)
+        await self._committer.stop()
+        try:
+            await self.store.unregister_worker(self.worker_id)
+        finally:
+            await self.store.close()
+            if self._executor is not None:
+                self._executor.shutdown(wait=False, cancel_futures=True)
+            unsubscribe = getattr(self.clock, "unsubscribe", None)
+            if unsubscribe is not None:
+                unsubscribe(self._kick)
+            for futures in self._waiters.values():
+                for future in futures:
+                    if not future.done():
+                        future.set_result(None)
+            self._state = "closed"
+
+    def _require_open(self) -> None:
+        if self._state != "open":
+            raise RuntimeError(
+                f"this Engine is {self._state}; use it inside `async with Engine(...) as engine:`"
+            )
+
+    async def _load_digest_key(self) -> None:
+        stored = await self.store.get_meta(_DIGEST_KEY)
+        if stored is None:
+            if not self.pipeline.secret:
+                return
+            fresh = self.pipeline.dump(os.urandom(32), _DIGEST_KEY_CONTEXT)
+            stored = await self.store.set_meta(_DIGEST_KEY, fresh)
+        try:
+            key = self.pipeline.load(stored, _DIGEST_KEY_CONTEXT)
+        except CodecError as exc:
+            if self.pipeline.secret:
+                raise CodecError(
+                    f"cannot read this store's digest key with the configured codecs: {exc}",
+                    key_id=exc.key_id,
+                ) from None
+            return  # keyed digests will block the runs that need them, naming the cause
+        self.pipeline.set_digest_key(key)
+
+    # -- starting and controlling workflows ---------------------------------------------
+
+    async def start(self, fn: Callable[P, Any], /, *args: Any, id: str | None = None, **kwargs: Any) -> Handle[Any]:
+        """Start workflow `fn` with these arguments; idempotent by `id` (default: a new uuid).
+
+        An `id` that exists returns a handle to the existing workflow and starts
+        nothing; if it runs another workflow function, WorkflowExistsError.
+        """
+        self._require_open()
+        wf = fn if isinstance(fn, Workflow) else make_workflow(fn, None)
+        self._registry_add(wf)
+        workflow_id = str(_uuid.uuid4()) if id is None else check_id(id)
+        payload = self._recorder.dump_args(workflow_id, 0, args, kwargs)
+        local = len(self._active) < self.max_active
+        new = NewWorkflow(workflow_id, wf.name, payload, self.clock.now(),
+                          lease_owner=self.worker_id if local else None, lease_s=self.lease)
+        created = await self.store.create(new)
+        if not created.created:
+            if created.record.name != wf.name:
+                raise WorkflowExistsError(workflow_id, existing=created.record.name, requested=wf.name)
+            return Handle(self, workflow_id, wf.name)
+        self.stats["started"] += 1
+        if created.token is not None:
+            record = created.record
+            self._activate(Claim(workflow_id, wf.name, 0, created.token, record.status, payload, None, 0, 0,
+                                 False, record.attempts, parent_id=None))
+        return Handle(self, workflow_id, wf.name)
+
+    def handle(self, workflow_id: str) -> Handle[Any]:
+        """A handle to an existing workflow by id (nothing is checked until it is used)."""
+        return Handle(self, workflow_id, None)
+
+    async def signal(self, workflow_id: str, name: str, payload: Any = None) -> None:
+        """Send signal `name` with `payload`; durable once this returns."""
+        self._require_open()
+        check_name(name, "signal name")
+        data = self._recorder.dump_signal(workflow_id, name, payload)
+        await self.store.signal(workflow_id, name, data, self.clock.now())
+        self._poke_local(workflow_id)
+
+    async def cancel(self, workflow_id: str) -> None:
+        """Throw `durable.Cancelled` into the workflow at its current wait (or its next one)."""
+        self._require_open()
+        if await self.store.cancel(workflow_id, self.clock.now()):
+            self._poke_local(workflow_id)
+
+    async def unblock(self, workflow_id: str) -> bool:
+        """Retry a blocked workflow now (after fixing its cause); False if it was not blocked."""
+        self._require_open()
+        if await self.store.get(workflow_id) is None:
+            raise WorkflowNotFoundError(workflow_id)
+        count = await self.store.unblock([workflow_id], None, self.clock.now())
+        self._kick()
+        return bool(count)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    async def status(self, workflow_id: str) -> str:
+        """"running", "waiting", "completed", "failed", "cancelled" or "blocked"."""
+        record = await self._record(workflow_id)
+        if record.status in ("running", "waiting") and not self._runnable(record.name):
+            if record.name not in await self.store.live_names():
+                return "blocked"
+        return record.status
+
+    async def describe(self, workflow_id: str) -> WorkflowRecord:
+        """The stored record of a workflow (status, times, blocked reason, lease)."""
+        return await self._record(workflow_id)
+
+    async def list(self, *, status: str | None = None, name: str | None = None, limit: int = 100,
+                   after: str | None = None) -> list[WorkflowRecord]:
+        """Stored workflows, ordered by id; page with `after`."""
+        return await self.store.list(status=status, name=name, limit=limit, after=after)
+
+    async def journal(self, workflow_id: str) -> Journal:
+        """The current run's entries, decoded, in position order."""
+        record = await self._record(workflow_id)
+        rec = self._recorder
+        entries = []
+        async for chunk in self.store.load(workflow_id):
+            entries.extend(rec.entry_for_people(workflow_id, record.run, e) for e in chunk)
+        return Journal(entries, workflow_id=workflow_id, workflow=record.name, run=record.run,
+                       digest_key=self.pipeline.digest_key)
+
+    async def result(self, workflow_id: str, timeout: float | None = None) -> Any:
+        """The workflow's return value, waiting for it.
+
+        Raises WorkflowFailedError if it failed, durable.Cancelled if it was
+        cancelled, TimeoutError if `timeout` seconds pass first.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        delay = 0.01
+        self._result_waiting += 1
+        self._kick()
+        try:
+            while True:
+                record = await self._record(workflow_id)
+                if record.status in FINISHED:
+                    return self._outcome(record)
+                future = loop.create_future()
+                self._waiters.setdefault(workflow_id, []).append(future)
+                wait = delay if deadline is None else min(delay, deadline - loop.time())
+                if wait <= 0:
+                    raise TimeoutError(f"workflow {workflow_id!r} did not finish within {timeout}s")
+                await asyncio.wait((future,), timeout=wait)
+                delay = min(delay * 2, self.poll_interval)
+        finally:
+            self._result_waiting -= 1
+            futures = self._waiters.get(workflow_id)
+            if futures is not None:
+                futures[:] = [f for f in futures if not f.done()]
+                if not futures:
+                    del self._waiters[workflow_id]
+
+    def _outcome(self, record: WorkflowRecord) -> Any:
+        rec = self._recorder
+        if record.status == "completed":
+            return rec.load_result(record.id, record.run, record.result)  # type: ignore[arg-type]
+        failure = rec.load_failure(record.id, record.run, record.result)  # type: ignore[arg-type]
+        cause = rec.exception(failure)
+        if record.status == "cancelled":
+            raise cause if isinstance(cause, Cancelled) else Cancelled(workflow_id=record.id)
+        raise WorkflowFailedError(
+            workflow_id=record.id, type=failure.get("type", ""), message=failure.get("message", ""), cause=cause
+        )
+
+    async def _record(self, workflow_id: str) -> WorkflowRecord:
+        record = await self.store.get(workflow_id)
+        if record is None:
+            raise WorkflowNotFoundError(workflow_id)
+        return record
+
+    # -- the worker --------------------------------------------------------------------------
+
+    def _runnable(self, name: str) -> bool:
+        return name in self.registry
+
+    def _registry_add(self, wf: Workflow[Any, Any]) -> None:
+        self.registry.add(wf)
+        if wf.name not in self._names:
+            self._names = self.registry.names()
+            if self._state == "open":
+                asyncio.get_running_loop().create_task(
+                    self.store.register_worker(self.worker_id, self._names, self.clock.now())
+                )
+
+    def _kick(self) -> None:
+        if self._kick_event is not None:
+            self._kick_event.set()
+
+    async def _work(self) -> None:
+        store = self.store
+        while True:
+            assert self._kick_event is not None
+            self._kick_event.clear()
+            self._names = self.registry.names()
+            capacity = self.max_active - len(self._active)
+            try:
+                claims = await store.claim(self.worker_id, self._names, max(0, min(capacity, 500)),
+                                           self.lease, self.clock.now())
+            except Exception:
+                log.exception("claiming work failed; retrying")
+                await asyncio.sleep(self.poll_interval)
+                continue
+            fresh = 0
+            for claim in claims:
+                fresh += not claim.held
+                self._on_claim(claim)
+            if fresh and fresh >= min(capacity, 500):
+                continue  # there may be more
+            await self._idle(fresh == 0)
+
+    async def _idle(self, nothing_claimed: bool) -> None:
+        assert self._kick_event is not None
+        clock = self.clock
+        timeout = self.poll_interval
+        upcoming = await self.store.next_ready(self._names)
+        if upcoming is not None:
+            delay = upcoming - clock.now()
+            if delay <= 0 and not nothing_claimed and len(self._active) < self.max_active:
+                return
+            if getattr(clock, "skips_when_idle", False):
+                if self._result_waiting and not self._active and delay > 0:
+                    clock.set(upcoming)  # type: ignore[attr-defined]
+                    return
+            else:
+                timeout = min(timeout, max(delay, 0.001))
+        if self._kick_event.is_set():
+            return
+        store_wait = asyncio.ensure_future(self.store.wait_for_work(timeout))
+        kick_wait = asyncio.ensure_future(self._kick_event.wait())
+        try:
+            await asyncio.wait((store_wait, kick_wait), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            store_wait.cancel()
+            kick_wait.cancel()
+
+    async def _renew(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            if self._active:
+                try:
+                    await self.store.renew(self.worker_id, list(self._active), self.lease)
+                except Exception:
+                    log.exception("renewing leases failed; will retry")
+
+    def _on_claim(self, claim: Claim) -> None:
+        if claim.held:
+            run = self._active.get(claim.id)
+            if run is not None:
+                run.poked()
+            return
+        if claim.attempts > self.max_recovery_attempts + 1:
+            crashes = claim.attempts - 1
+            reason = (f"workflow {claim.id!r} crashed its worker {crashes} times in a row without "
+                      f"recording progress (Engine(max_recovery_attempts={self.max_recovery_attempts})); "
+                      "fix the cause, then unblock it or restart the engine")
+            self._block_claim(claim, reason)
+            return
+        self._activate(claim)
+
+    def _activate(self, claim: Claim) -> None:
+        wf = self.registry.get(claim.name)
+        if wf is None:
+            self._block_claim(claim, f"workflow {claim.name!r} is not registered in this worker")
+            return
+        run = self._parked.pop(claim.id, None)
+        if run is not None and run.run == claim.run and run.seq == claim.seq:
+            run.adopt(claim)
+        else:
+            run = Run(self, claim, wf, claim.parent_id)
+        self._active[claim.id] = run
+        run.task = asyncio.get_running_loop().create_task(run.drive(), name=f"durable-run:{claim.id[:64]}")
+
+    def _block_claim(self, claim: Claim, reason: str) -> None:
+        log.warning("workflow %r is blocked: %s", claim.id, reason)
+        write = Write(claim.id, claim.token, "blocked", None, (), claim.pending, release=True,
+                      blocked_reason=reason, seen_poke=claim.poke)
+        asyncio.get_running_loop().create_task(self._committer.submit(write))
+
+    def _run_exit(self, run: Run, *, cache: bool) -> None:
+        if self._active.get(run.id) is run:
+            del self._active[run.id]
+        if cache and self._state == "open":
+            self._parked[run.id] = run
+            self._parked.move_to_end(run.id)
+            while len(self._parked) > self.max_cached:
+                self._parked.popitem(last=False)
+        self._kick()
+
+    def _poke_local(self, workflow_id: str) -> None:
+        run = self._active.get(workflow_id)
+        if run is not None:
+            run.poked()
+
+    def _finished(self, workflow_id: str) -> None:
+        for future in self._waiters.pop(workflow_id, ()):
+            if not future.done():
+                future.set_result(None)

@@ -1,0 +1,189 @@
+"""Turns outcomes into journal entries and back, for one engine's pipeline.
+
+Every payload is bound to where it belongs (workflow id, run, position,
+kind) through the codec context, so an encrypted payload moved elsewhere
+fails to decode.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid as _uuid
+from datetime import datetime, timezone
+from random import random as _random
+from typing import Any
+
+from ..codecs.json import JsonSerializer
+from ..codecs.pipeline import Pipeline, context_of
+from ..effects import Call, Effect
+from ..errors import SerializationError
+from ..journal import (
+    Entry,
+    StoredEntry,
+    activity_failure,
+    exception_of,
+    failure_exception,
+    record_of,
+)
+
+__all__ = ["Recorder"]
+
+_SAME_AFTER_ROUND_TRIP = frozenset({int, str, float, bool, type(None)})
+_new_entry = tuple.__new__
+
+
+class Recorder:
+    """Encodes and decodes everything one engine stores."""
+
+    __slots__ = ("pipeline", "uses_context", "_scalar_identity", "_uuid_pool", "_uuid_at")
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self.uses_context = pipeline.uses_context
+        # JSON and pickle both rebuild plain scalars exactly: skip decoding those.
+        self._scalar_identity = isinstance(pipeline.serializer, JsonSerializer) or pipeline.serializer.id == "p"
+        self._uuid_pool = b""
+        self._uuid_at = 0
+
+    def context(self, workflow_id: str, run: int, position: int | str, kind: str) -> bytes:
+        if not self.uses_context:
+            return b""
+        return context_of(workflow_id, run, position, kind)
+
+    # -- journal entries -----------------------------------------------------
+
+    def entry(self, workflow_id: str, run: int, position: int, kind: str, name: str, digest: bytes,
+              value: Any) -> tuple[StoredEntry, Any]:
+        """A successful outcome as an entry, and the value the generator gets (as a replay would)."""
+        ctx = self.context(workflow_id, run, position, kind) if self.uses_context else b""
+        payload = self.pipeline.dump(value, ctx, workflow_id=workflow_id, position=position)
+        entry = _new_entry(StoredEntry, (position, kind, name, digest, False, payload))
+        if type(value) in _SAME_AFTER_ROUND_TRIP and self._scalar_identity:
+            return entry, value
+        return entry, self.pipeline.load(payload, ctx, workflow_id=workflow_id, position=position)
+
+    def failure(self, workflow_id: str, run: int, position: int, kind: str, name: str, digest: bytes,
+                record: dict[str, Any]) -> tuple[StoredEntry, BaseException]:
+        """A failed outcome as an entry, and the exception the generator gets."""
+        ctx = self.context(workflow_id, run, position, kind)
+        try:
+            payload = self.pipeline.dump(record, ctx, workflow_id=workflow_id, position=position)
+        except SerializationError:
+            # The message itself was too large or odd: keep what always fits.
+            record = {k: record.get(k) for k in ("type", "origin", "attempts", "child_id")}
+            record["message"] = "(the failure message could not be recorded)"
+            record["args"] = None
+            payload = self.pipeline.dump(record, ctx, workflow_id=workflow_id, position=position)
+        entry = _new_entry(StoredEntry, (position, kind, name, digest, True, payload))
+        return entry, self.decode(workflow_id, run, entry)[1]
+
+    def activity_failure(self, workflow_id: str, run: int, position: int, name: str, digest: bytes,
+                         error: BaseException, attempts: int) -> tuple[StoredEntry, BaseException]:
+        return self.failure(workflow_id, run, position, "call", name, digest, activity_failure(error, attempts))
+
+    def decode(self, workflow_id: str, run: int, entry: Any) -> tuple[bool, Any]:
+        """`(ok, value)` of a stored entry; a failure's value is the exception to throw."""
+        position = entry[0]
+        ctx = self.context(workflow_id, run, position, entry[1]) if self.uses_context else b""
+        value = self.pipeline.load(entry[5], ctx, workflow_id=workflow_id, position=position)
+        if entry[4]:
+            return False, failure_exception(value, workflow_id=workflow_id, position=position, name=entry[2])
+        return True, value
+
+    def entry_for_people(self, workflow_id: str, run: int, entry: StoredEntry) -> Entry:
+        ok, value = self.decode(workflow_id, run, entry)
+        return Entry(entry[0], entry[1], entry[2], entry[3], not ok, value)
+
+    # -- pure effects ------------------------------------------------------------
+
+    def pure(self, workflow_id: str, run: int, effect: Effect, position: int, now: float) -> tuple[StoredEntry, Any]:
+        kind = effect.kind
+        if kind == "uuid":
+            value: Any = self._uuid4()
+        elif kind == "now":
+            value = datetime.fromtimestamp(now, timezone.utc)
+        elif kind == "random":
+            value = _random()
+        else:  # version marker reached live
+            value = effect.latest  # type: ignore[attr-defined]
+            ctx = self.context(workflow_id, run, position, kind)
+            payload = self.pipeline.dump(value, ctx, workflow_id=workflow_id, position=position)
+            return _new_entry(StoredEntry, (position, kind, effect.change_id, b"", False, payload)), value  # type: ignore[attr-defined]
+        ctx = self.context(workflow_id, run, position, kind) if self.uses_context else b""
+        payload = self.pipeline.dump(value, ctx, workflow_id=workflow_id, position=position)
+        return _new_entry(StoredEntry, (position, kind, "", b"", False, payload)), value
+
+    def _uuid4(self) -> _uuid.UUID:
+        # One urandom call per 256 uuids: the syscall dominates a single uuid4().
+        at = self._uuid_at
+        if at >= len(self._uuid_pool):
+            self._uuid_pool = os.urandom(4096)
+            at = 0
+        self._uuid_at = at + 16
+        raw = int.from_bytes(self._uuid_pool[at : at + 16], "big")
+        raw = (raw & ~(0xF000 << 64) | (4 << 76)) & ~(0xC000 << 48) | (0x8000 << 48)
+        return _uuid.UUID(int=raw)
+
+    # -- digests -------------------------------------------------------------------
+
+    def digest(self, workflow_id: str, effect: Call, position: int, recorded: bytes | None) -> bytes:
+        scheme = recorded[:1] if recorded else None
+        try:
+            return self.pipeline.digest(effect.args, effect.kwargs, scheme)
+        except SerializationError as exc:
+            raise SerializationError(
+                f"the arguments of {effect.describe()} at position {position} of workflow "
+                f"{workflow_id!r} cannot be recorded: {exc}",
+                workflow_id=workflow_id,
+                position=position,
+                type_name=exc.type_name,
+            ) from None
+
+    # -- workflow arguments, results and state ------------------------------------
+
+    def dump_args(self, workflow_id: str, run: int, args: tuple, kwargs: dict) -> bytes:
+        ctx = self.context(workflow_id, run, "args", "start")
+        return self.pipeline.dump([[*args], kwargs], ctx, workflow_id=workflow_id)
+
+    def load_args(self, workflow_id: str, run: int, payload: bytes) -> tuple[tuple, dict]:
+        ctx = self.context(workflow_id, run, "args", "start")
+        args, kwargs = self.pipeline.load(payload, ctx, workflow_id=workflow_id)
+        return tuple(args), kwargs
+
+    def dump_result(self, workflow_id: str, run: int, value: Any) -> bytes:
+        return self.pipeline.dump(value, self.context(workflow_id, run, "result", "result"), workflow_id=workflow_id)
+
+    def dump_failure(self, workflow_id: str, run: int, error: BaseException) -> bytes:
+        ctx = self.context(workflow_id, run, "result", "failure")
+        try:
+            return self.pipeline.dump(record_of(error), ctx, workflow_id=workflow_id)
+        except SerializationError:
+            record = {"type": record_of(error)["type"], "message": "(the failure message could not be recorded)",
+                      "args": None}
+            return self.pipeline.dump(record, ctx, workflow_id=workflow_id)
+
+    def load_result(self, workflow_id: str, run: int, payload: bytes) -> Any:
+        return self.pipeline.load(payload, self.context(workflow_id, run, "result", "result"), workflow_id=workflow_id)
+
+    def load_failure(self, workflow_id: str, run: int, payload: bytes) -> dict[str, Any]:
+        return self.pipeline.load(payload, self.context(workflow_id, run, "result", "failure"), workflow_id=workflow_id)
+
+    def dump_signal(self, workflow_id: str, name: str, value: Any) -> bytes:
+        return self.pipeline.dump(value, self.context(workflow_id, 0, "inbox", name), workflow_id=workflow_id)
+
+    def load_signal(self, workflow_id: str, name: str, payload: bytes) -> Any:
+        return self.pipeline.load(payload, self.context(workflow_id, 0, "inbox", name), workflow_id=workflow_id)
+
+    def dump_pending(self, workflow_id: str, run: int, state: dict[str, Any]) -> bytes | None:
+        if not state:
+            return None
+        return self.pipeline.dump(state, self.context(workflow_id, run, "pending", "pending"), workflow_id=workflow_id)
+
+    def load_pending(self, workflow_id: str, run: int, payload: bytes | None) -> dict[str, Any]:
+        if payload is None:
+            return {}
+        return self.pipeline.load(payload, self.context(workflow_id, run, "pending", "pending"), workflow_id=workflow_id)
+
+    @staticmethod
+    def exception(record: dict[str, Any]) -> BaseException | None:
+        return exception_of(record)

@@ -1,0 +1,639 @@
+"""One workflow run in memory: its driver, what it waits on, and the loop that advances it.
+
+A run is *active* while this worker holds its lease: it reacts to outcomes
+(activity results, timers, signals), commits what they recorded, and only
+then starts what depends on them (commit before side effect). When nothing
+is left in flight it *parks*: its wake-up time goes to the store, the lease
+is released, and the live generator stays cached for the next claim.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from ..driver import CANCELLED, CONTINUED, DONE, FAILED, WAITING, Driver, Leaf
+from ..effects import Call, Receive, Sleep
+from ..errors import (
+    CodecError,
+    NondeterminismError,
+    SerializationError,
+    WorkflowExistsError,
+)
+from ..journal import child_failure, record_of, signal_failure
+from ..registry import Workflow
+from ..store.types import FINISHED, OK, Claim, NewWorkflow, Signal, Write
+from .activity import ActivityInfo, idempotency_key, start_attempt
+
+if TYPE_CHECKING:
+    from .core import Engine
+
+__all__ = ["Run"]
+
+log = logging.getLogger("durable")
+
+_BLOCKING = (NondeterminismError, CodecError, SerializationError)
+
+
+class Blocked(Exception):
+    """The run cannot go on here until its cause is fixed; `reason` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Run:
+    def __init__(self, engine: Engine, claim: Claim, wf: Workflow[Any, Any], parent_id: str | None) -> None:
+        self.engine = engine
+        self.id = claim.id
+        self.name = claim.name
+        self.wf = wf
+        self.run = claim.run
+        self.token = claim.token
+        self.seq = claim.seq
+        self.args_payload = claim.args
+        self.pending_blob = claim.pending
+        self.committed_pending = claim.pending
+        self.parent_id = parent_id
+        self.poke = claim.poke
+        self.cancel_requested = claim.cancel_requested
+        self.driver: Driver | None = None
+        self.deadlines: dict[int, float] = {}  # sleeps, receive timeouts, retry backoffs
+        self.attempts: dict[int, list[Any]] = {}  # position -> [attempts made, last error record]
+        self.tasks: dict[int, tuple[int, asyncio.Future[Any]]] = {}  # position -> (attempt, future)
+        self.timers: dict[int, Any] = {}
+        self.children: dict[int, str] = {}
+        self.child_outcomes: dict[int, tuple[bool, Any]] = {}
+        self.inbox: list[Signal] | None = None
+        self.events: list[tuple[Any, ...]] = []
+        self.waiter: asyncio.Future[None] | None = None
+        self.stale = True  # inbox and children need reading
+        # What the next write carries
+        self.to_start: list[Leaf] = []
+        self.consumed: list[int] = []
+        self.creates: list[NewWorkflow] = []
+        self.cancels: list[str] = []
+        self.clear_cancel = False
+        self.pending_dirty = False
+        # Nothing is written on a claim alone: a worker that dies before its
+        # first write leaves the count of claims without progress growing.
+        self.dirty = False
+        self.parked = False
+        self.task: asyncio.Task[None] | None = None
+
+    # -- events from the outside -------------------------------------------------
+
+    def notify(self, event: tuple[Any, ...]) -> None:
+        self.events.append(event)
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def poked(self) -> None:
+        self.notify(("poke",))
+
+    def adopt(self, claim: Claim) -> None:
+        """Take a fresh claim on this cached run."""
+        self.token = claim.token
+        self.poke = max(self.poke, claim.poke)
+        self.cancel_requested = self.cancel_requested or claim.cancel_requested
+        self.stale = True
+        self.parked = False
+
+    # -- the loop --------------------------------------------------------------------
+
+    async def drive(self) -> None:
+        engine = self.engine
+        try:
+            if self.driver is None:
+                await self._replay()
+            driver = self.driver
+            assert driver is not None
+            while True:
+                if self.stale:
+                    await self._refresh()
+                self._react()
+                if self.stale and not driver.finished:
+                    continue  # a poke arrived: read the inbox before deciding anything
+                final = driver.finished
+                parking = not final and not self.tasks and not self.to_start and not self.events
+                if self.dirty or self.pending_dirty or driver.outbox or final or parking:
+                    write = self._write(final, parking)
+                    outcome = await engine._committer.submit(write)
+                    if outcome != OK:
+                        log.info("workflow %r: lease lost (%s); leaving it to its new owner", self.id, outcome)
+                        self._stop_all()
+                        engine._run_exit(self, cache=False)
+                        return
+                    self._committed(write, final)
+                    if final:
+                        if driver.state == CONTINUED:
+                            self._next_run(write)
+                            driver = self.driver
+                            continue
+                        engine._run_exit(self, cache=False)
+                        return
+                    if parking:
+                        self.parked = True
+                        engine._run_exit(self, cache=True)
+                        return
+                elif self.to_start:
+                    self._start_all()  # nothing new to make durable first
+                await self._next_event()
+        except asyncio.CancelledError:
+            self._stop_all()
+            engine._run_exit(self, cache=False)
+            raise
+        except Blocked as exc:
+            await self._block(exc.reason)
+        except _BLOCKING as exc:
+            await self._block(str(exc))
+        except Exception as exc:
+            log.exception("workflow %r: internal error", self.id)
+            await self._block(f"internal error: {type(exc).__name__}: {exc} (this is a bug in durable)")
+
+    async def _next_event(self) -> None:
+        if self.events:
+            return
+        self.waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self.waiter
+        finally:
+            self.waiter = None
+
+    # -- replay ------------------------------------------------------------------------
+
+    async def _replay(self) -> None:
+        engine = self.engine
+        rec = engine._recorder
+        try:
+            args, kwargs = rec.load_args(self.id, self.run, self.args_payload)
+            state = rec.load_pending(self.id, self.run, self.pending_blob)
+        except (CodecError, SerializationError) as exc:
+            raise Blocked(f"cannot decode the stored arguments or state: {exc}") from None
+        self._load_state(state)
+        driver = self._new_driver(args, kwargs)
+        if driver is None:
+            return
+        started = False
+        async for chunk in engine._store.load(self.id):
+            driver.feed(chunk)
+            if not started:
+                started = True
+                driver.start()
+        driver.feed((), last=True)
+        if not started:
+            driver.start()
+        engine.stats["replayed"] += driver.replayed
+
+    def _new_driver(self, args: tuple, kwargs: dict) -> Driver | None:
+        engine = self.engine
+        rec = engine._recorder
+        wid, run = self.id, self.run
+        clock = engine._clock
+        try:
+            gen = self.wf.fn(*args, **kwargs)
+        except Exception as exc:  # wrong arguments for the function: the workflow fails
+            gen = _raising(exc)
+        self.driver = Driver(
+            gen,
+            workflow_id=wid,
+            workflow=self.name,
+            digest=lambda effect, position, recorded: rec.digest(wid, effect, position, recorded),
+            decode=lambda entry: rec.decode(wid, run, entry),
+            live=lambda effect, position: rec.pure(wid, run, effect, position, clock.now()),
+        )
+        return self.driver
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        self.deadlines = {int(k): v for k, v in state.get("d", {}).items()}
+        self.attempts = {int(k): v for k, v in state.get("a", {}).items()}
+        self.children = {int(k): v for k, v in state.get("c", {}).items()}
+
+    def _state(self) -> dict[str, Any]:
+        state: dict[str, Any] = {}
+        if self.deadlines:
+            state["d"] = {str(k): v for k, v in self.deadlines.items()}
+        if self.attempts:
+            state["a"] = {str(k): v for k, v in self.attempts.items()}
+        if self.children:
+            state["c"] = {str(k): v for k, v in self.children.items()}
+        return state
+
+    # -- reading what changed outside ---------------------------------------------------
+
+    async def _refresh(self) -> None:
+        self.stale = False
+        engine = self.engine
+        driver = self.driver
+        assert driver is not None
+        wants_receive = any(type(leaf.effect) is Receive for leaf in driver.pending.values())
+        if wants_receive or self.inbox is None:
+            inbox = await engine._store.inbox(self.id)
+            self.inbox = inbox.signals
+            self.poke = max(self.poke, inbox.poke)
+            self.cancel_requested = self.cancel_requested or inbox.cancel_requested
+        for position, child_id in list(self.children.items()):
+            if position in self.child_outcomes or not driver.wants(position):
+                continue
+            record = await engine._store.get(child_id)
+            if record is None or record.status not in FINISHED:
+                continue
+            self.child_outcomes[position] = self._child_outcome(position, child_id, record)
+
+    def _child_outcome(self, position: int, child_id: str, record: Any) -> tuple[bool, Any]:
+        rec = self.engine._recorder
+        leaf = self.driver.pending[position]  # type: ignore[union-attr]
+        expected = leaf.effect.name
+        if record.name != expected:
+            error = WorkflowExistsError(child_id, existing=record.name, requested=expected)
+            return False, child_failure(child_id, record_of(error))
+        if record.status == "completed":
+            return True, rec.load_result(child_id, record.run, record.result)
+        return False, child_failure(child_id, rec.load_failure(child_id, record.run, record.result))
+
+    # -- reacting ------------------------------------------------------------------------------
+
+    def _react(self) -> None:
+        driver = self.driver
+        assert driver is not None
+        engine = self.engine
+        rec = engine._recorder
+        now = engine._clock.now()
+        progress = True
+        while progress and driver.state == WAITING:
+            progress = False
+            if self.events:
+                events, self.events = self.events, []
+                for event in events:
+                    progress |= self._absorb(event, now)
+            if self.cancel_requested and driver.pending:
+                self._deliver_cancel()
+                progress = True
+                continue
+            for leaf in driver.take_fresh():
+                self._plan(leaf, now)
+            for leaf in driver.take_abandoned():
+                self._abandon(leaf)
+            for position in sorted(self.deadlines):
+                if self.deadlines[position] <= now and driver.wants(position) and position not in self.tasks:
+                    self._fire(position)
+                    progress = True
+            if self.inbox:
+                progress |= self._match_signals()
+            for position in list(self.child_outcomes):
+                if driver.wants(position):
+                    ok, value = self.child_outcomes.pop(position)
+                    leaf = driver.pending[position]
+                    if ok:
+                        entry, value = rec.entry(self.id, self.run, position, "call", leaf.effect.name,
+                                                 leaf.digest, value)
+                    else:
+                        entry, value = rec.failure(self.id, self.run, position, "call", leaf.effect.name,
+                                                   leaf.digest, value)
+                    driver.resolve(position, entry, ok, value)
+                    self.children.pop(position, None)
+                    self.pending_dirty = True
+                    progress = True
+                else:
+                    self.child_outcomes.pop(position)
+        if driver.finished:
+            for leaf in driver.take_abandoned():
+                self._abandon(leaf)
+            driver.take_fresh()
+        if driver.outbox:
+            self.dirty = True
+
+    def _absorb(self, event: tuple[Any, ...], now: float) -> bool:
+        kind = event[0]
+        if kind == "poke":
+            self.stale = True
+            return False
+        if kind == "timer":
+            position = event[1]
+            self.timers.pop(position, None)
+            if self.driver.wants(position) and position not in self.tasks:  # type: ignore[union-attr]
+                self._fire(position)
+                return True
+            return False
+        # ("activity", position, attempt, ok, value)
+        _, position, attempt, ok, value = event
+        current = self.tasks.get(position)
+        if current is None or current[0] != attempt:
+            return False  # abandoned or cancelled attempt: its outcome is not used
+        del self.tasks[position]
+        driver = self.driver
+        assert driver is not None
+        if not driver.wants(position):
+            return False
+        leaf = driver.pending[position]
+        effect: Call = leaf.effect  # type: ignore[assignment]
+        rec = self.engine._recorder
+        if ok:
+            try:
+                entry, value = rec.entry(self.id, self.run, position, "call", effect.name, leaf.digest, value)
+            except SerializationError as exc:
+                # Retrying cannot make the result serializable: fail at once.
+                entry, value = rec.activity_failure(self.id, self.run, position, effect.name, leaf.digest,
+                                                    exc, attempt)
+                ok = False
+        else:
+            policy = effect.retry or effect.target.retry
+            if not policy.gives_up(attempt, value):
+                self.attempts[position] = [attempt, record_of(value)]
+                self.deadlines[position] = now + policy.delay(attempt)
+                self.pending_dirty = self.dirty = True
+                self.engine.stats["retries"] += 1
+                return True
+            entry, value = rec.activity_failure(self.id, self.run, position, effect.name, leaf.digest,
+                                                value, attempt)
+        if self.attempts.pop(position, None) is not None:
+            self.pending_dirty = True
+        self.deadlines.pop(position, None)
+        driver.resolve(position, entry, ok, value)
+        return True
+
+    def _fire(self, position: int) -> None:
+        """A deadline passed: a sleep ends, a receive times out, or a retry is due."""
+        driver = self.driver
+        assert driver is not None
+        leaf = driver.pending[position]
+        effect = leaf.effect
+        rec = self.engine._recorder
+        self.deadlines.pop(position, None)
+        self.pending_dirty = True
+        timer = self.timers.pop(position, None)
+        if timer is not None:
+            timer.cancel()
+        if type(effect) is Sleep:
+            entry, value = rec.entry(self.id, self.run, position, "sleep", "", b"", None)
+            driver.resolve(position, entry, True, value)
+        elif type(effect) is Receive:
+            message = f"receive({effect.name!r}) timed out after {effect.timeout:g}s"  # type: ignore[attr-defined]
+            entry, error = rec.failure(self.id, self.run, position, "receive", effect.name, b"",
+                                       signal_failure("timeout", message))
+            driver.resolve(position, entry, False, error)
+        else:
+            self.to_start.append(leaf)  # a retry backoff ended
+
+    def _plan(self, leaf: Leaf, now: float) -> None:
+        effect = leaf.effect
+        position = leaf.position
+        t = type(effect)
+        if t is Call:
+            if effect.is_child:  # type: ignore[attr-defined]
+                self._plan_child(leaf)
+            elif position in self.deadlines:
+                pass  # a retry backoff recorded before: wait it out
+            else:
+                self.to_start.append(leaf)
+        elif t is Sleep:
+            if position not in self.deadlines:
+                self.deadlines[position] = now + effect.seconds  # type: ignore[attr-defined]
+                self.pending_dirty = self.dirty = True
+        elif t is Receive:
+            if effect.timeout is not None and position not in self.deadlines:  # type: ignore[attr-defined]
+                self.deadlines[position] = now + effect.timeout  # type: ignore[attr-defined]
+                self.pending_dirty = self.dirty = True
+            if self.inbox is None:
+                self.stale = True
+
+    def _plan_child(self, leaf: Leaf) -> None:
+        effect: Call = leaf.effect  # type: ignore[assignment]
+        position = leaf.position
+        child_id = effect.id or f"{self.id}/{position}"
+        if self.children.get(position) == child_id:
+            self.stale = True  # recovered: it may have finished meanwhile
+            return
+        rec = self.engine._recorder
+        try:
+            args = rec.dump_args(child_id, 0, effect.args, effect.kwargs)
+        except SerializationError as exc:
+            entry, error = rec.failure(self.id, self.run, position, "call", effect.name, leaf.digest,
+                                       {**record_of(exc), "origin": "activity", "attempts": 1})
+            self.driver.resolve(position, entry, False, error)  # type: ignore[union-attr]
+            return
+        self.engine._registry_add(effect.target)  # type: ignore[arg-type]
+        self.children[position] = child_id
+        self.creates.append(NewWorkflow(child_id, effect.name, args, self.engine._clock.now(), parent_id=self.id))
+        self.pending_dirty = self.dirty = True
+
+    def _abandon(self, leaf: Leaf) -> None:
+        position = leaf.position
+        task = self.tasks.pop(position, None)
+        if task is not None:
+            task[1].cancel()
+        timer = self.timers.pop(position, None)
+        if timer is not None:
+            timer.cancel()
+        if self.deadlines.pop(position, None) is not None or self.attempts.pop(position, None) is not None:
+            self.pending_dirty = self.dirty = True
+        child_id = self.children.pop(position, None)
+        if child_id is not None:
+            self.cancels.append(child_id)
+            self.pending_dirty = self.dirty = True
+        if leaf in self.to_start:
+            self.to_start.remove(leaf)
+
+    def _match_signals(self) -> bool:
+        driver = self.driver
+        assert driver is not None
+        rec = self.engine._recorder
+        matched = False
+        for position in sorted(p for p, leaf in driver.pending.items() if type(leaf.effect) is Receive):
+            if not driver.wants(position) or not self.inbox:
+                continue
+            name = driver.pending[position].effect.name  # type: ignore[attr-defined]
+            signal = next((s for s in self.inbox if s.name == name), None)
+            if signal is None:
+                continue
+            self.inbox.remove(signal)
+            value = rec.load_signal(self.id, name, signal.payload)
+            entry, value = rec.entry(self.id, self.run, position, "receive", name, b"", value)
+            self.consumed.append(signal.seq)
+            if self.deadlines.pop(position, None) is not None:
+                self.pending_dirty = True
+            timer = self.timers.pop(position, None)
+            if timer is not None:
+                timer.cancel()
+            driver.resolve(position, entry, True, value)
+            matched = True
+        return matched
+
+    def _deliver_cancel(self) -> None:
+        driver = self.driver
+        assert driver is not None
+        rec = self.engine._recorder
+        self.cancel_requested = False
+        self.clear_cancel = self.dirty = True
+        for position in sorted(driver.pending):
+            if not driver.wants(position):
+                continue
+            leaf = driver.pending[position]
+            effect = leaf.effect
+            name = effect.name if effect.kind in ("call", "receive") else ""  # type: ignore[attr-defined]
+            entry, error = rec.failure(self.id, self.run, position, effect.kind, name, leaf.digest,
+                                       signal_failure("cancelled", "cancelled"))
+            self._abandon(leaf)
+            driver.resolve(position, entry, False, error)
+
+    # -- committing --------------------------------------------------------------------------
+
+    def _write(self, final: bool, parking: bool) -> Write:
+        engine = self.engine
+        rec = engine._recorder
+        driver = self.driver
+        assert driver is not None
+        now = engine._clock.now()
+        if self.pending_dirty:
+            self.pending_blob = rec.dump_pending(self.id, self.run, self._state())
+            self.pending_dirty = False
+        write = Write(self.id, self.token, "running", now, driver.take_outbox(), self.pending_blob,
+                      consumed=self.consumed, seen_poke=self.poke, creates=self.creates,
+                      cancel=self.cancels, clear_cancel=self.clear_cancel)
+        self.consumed, self.creates, self.cancels, self.clear_cancel = [], [], [], False
+        if final:
+            self._finish(write)
+        elif parking:
+            wanted = [d for p, d in self.deadlines.items() if driver.wants(p)]
+            write.status = "waiting"
+            write.ready_at = min(wanted) if wanted else None
+            write.release = True
+        self.dirty = False
+        return write
+
+    def _finish(self, write: Write) -> None:
+        driver = self.driver
+        assert driver is not None
+        rec = self.engine._recorder
+        write.release = True
+        write.ready_at = None
+        write.pending = None
+        if self.parent_id is not None:
+            write.wake = [self.parent_id]
+        state = driver.state
+        if state == CONTINUED:
+            effect = driver.result
+            try:
+                write.new_run = rec.dump_args(self.id, self.run + 1, effect.args, effect.kwargs)
+            except SerializationError as exc:
+                driver.state, driver.result = FAILED, exc
+                state = FAILED
+            else:
+                write.status, write.release, write.wake = "running", False, ()
+                write.ready_at = self.engine._clock.now()
+                return
+        if state == DONE:
+            try:
+                write.result = rec.dump_result(self.id, self.run, driver.result)
+                write.status = "completed"
+                return
+            except SerializationError as exc:
+                driver.state, driver.result = FAILED, exc
+                state = FAILED
+        write.status = "cancelled" if state == CANCELLED else "failed"
+        write.result = rec.dump_failure(self.id, self.run, driver.result)
+
+    def _committed(self, write: Write, final: bool) -> None:
+        self.seq = write.seq
+        self.committed_pending = write.pending
+        engine = self.engine
+        if write.wake:
+            for target in write.wake:
+                engine._poke_local(target)
+        if write.cancel:
+            for target in write.cancel:
+                engine._poke_local(target)
+        if final:
+            self._stop_all()
+            if write.status in FINISHED:
+                engine._finished(self.id)
+            return
+        if write.creates:
+            engine._kick()
+        self._start_all()
+        if write.release:
+            for timer in self.timers.values():
+                timer.cancel()
+            self.timers.clear()
+            return
+        driver = self.driver
+        assert driver is not None
+        clock = engine._clock
+        for position, deadline in self.deadlines.items():
+            if position not in self.timers and driver.wants(position) and position not in self.tasks:
+                self.timers[position] = clock.call_at(deadline, _timer_event(self, position))
+
+    def _start_all(self) -> None:
+        to_start, self.to_start = self.to_start, []
+        for leaf in to_start:
+            self._start(leaf)
+
+    def _start(self, leaf: Leaf) -> None:
+        driver = self.driver
+        if driver is None or not driver.wants(leaf.position):
+            return
+        engine = self.engine
+        effect: Call = leaf.effect  # type: ignore[assignment]
+        target = effect.target
+        position = leaf.position
+        attempt = self.attempts.get(position, (0,))[0] + 1
+        info = ActivityInfo(self.id, self.name, self.run, position, target.name, attempt,
+                            idempotency_key(self.id, self.run, position))
+        timeout = effect.timeout if effect.timeout is not None else target.timeout  # type: ignore[attr-defined]
+        future = start_attempt(target, effect.args, effect.kwargs, info, timeout,  # type: ignore[arg-type]
+                               engine._executor, self._activity_done)
+        self.tasks[position] = (attempt, future)
+        engine.stats["attempts"] += 1
+
+    def _activity_done(self, position: int, attempt: int, ok: bool, value: Any) -> None:
+        self.notify(("activity", position, attempt, ok, value))
+
+    def _next_run(self, write: Write) -> None:
+        """continue_as_new committed: start the next run with an empty journal, same lease."""
+        assert write.new_run is not None
+        self.run += 1
+        self.args_payload = write.new_run
+        self.pending_blob = self.committed_pending = None
+        self.deadlines, self.attempts, self.children, self.child_outcomes = {}, {}, {}, {}
+        self.inbox = None
+        self.stale = True
+        args, kwargs = self.engine._recorder.load_args(self.id, self.run, write.new_run)
+        driver = self._new_driver(args, kwargs)
+        assert driver is not None
+        driver.feed((), last=True)
+        driver.start()
+        self.dirty = True
+
+    def _stop_all(self) -> None:
+        for _, future in self.tasks.values():
+            future.cancel()
+        self.tasks.clear()
+        for timer in self.timers.values():
+            timer.cancel()
+        self.timers.clear()
+
+    async def _block(self, reason: str) -> None:
+        engine = self.engine
+        self._stop_all()
+        log.warning("workflow %r is blocked: %s", self.id, reason)
+        # The journal and the stored state stay as last committed.
+        write = Write(self.id, self.token, "blocked", None, (), self.committed_pending, release=True,
+                      blocked_reason=reason, seen_poke=self.poke)
+        try:
+            await engine._committer.submit(write)
+        except Exception:
+            log.exception("workflow %r: could not record that it is blocked", self.id)
+        engine._run_exit(self, cache=False)
+
+
+def _timer_event(run: Run, position: int) -> Any:
+    return lambda: run.notify(("timer", position))
+
+
+def _raising(exc: BaseException) -> Any:
+    raise exc
+    yield  # pragma: no cover - makes this a generator
+
