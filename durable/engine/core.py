@@ -45,6 +45,8 @@ class Engine:
     the `serializer` (default JsonSerializer) on every payload, in order
     (compress first, then encrypt). Entering opens the store, starts the
     worker and resumes every unfinished workflow registered in `registry`.
+    With `worker=False` it is a client only: it starts, signals, cancels and
+    inspects workflows, and leaves running them to worker processes.
     """
 
     def __init__(
@@ -63,6 +65,7 @@ class Engine:
         activity_threads: int | None = None,
         worker_id: str | None = None,
         poll_interval: float = 1.0,
+        worker: bool = True,
     ) -> None:
         if max_recovery_attempts < 0:
             raise ValueError("Engine(max_recovery_attempts=...) must not be negative")
@@ -77,6 +80,7 @@ class Engine:
         self.max_active = max_active
         self.max_cached = max_cached
         self.poll_interval = poll_interval
+        self.runs_workflows = worker
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{_uuid.uuid4().hex[:8]}"
         self.stats: Counter[str] = Counter()
         self._activity_threads = activity_threads
@@ -116,18 +120,19 @@ class Engine:
                 thread_name_prefix="durable-activity",
             )
             self._kick_event = asyncio.Event()
-            self._names = self.registry.names()
-            now = self.clock.now()
-            await self.store.register_worker(self.worker_id, self._names, now)
-            # Blocked runs get another chance at every start (code may have been fixed).
-            await self.store.unblock(None, self._names, now)
             self._committer.start()
-            self.clock.subscribe(self._kick)
-            loop = asyncio.get_running_loop()
-            self._tasks = [
-                loop.create_task(self._work(), name="durable-worker"),
-                loop.create_task(self._renew(), name="durable-lease-renewal"),
-            ]
+            if self.runs_workflows:
+                self._names = self.registry.names()
+                now = self.clock.now()
+                await self.store.register_worker(self.worker_id, self._names, now)
+                # Blocked runs get another chance at every start (code may have been fixed).
+                await self.store.unblock(None, self._names, now)
+                self.clock.subscribe(self._kick)
+                loop = asyncio.get_running_loop()
+                self._tasks = [
+                    loop.create_task(self._work(), name="durable-worker"),
+                    loop.create_task(self._renew(), name="durable-lease-renewal"),
+                ]
         except BaseException:
             await self.store.close()
             self._state = "closed"
@@ -148,7 +153,8 @@ class Engine:
         await asyncio.gather(*self._tasks, *runs, return_exceptions=True)
         await self._committer.stop()
         try:
-            await self.store.unregister_worker(self.worker_id)
+            if self.runs_workflows:
+                await self.store.unregister_worker(self.worker_id)
         finally:
             await self.store.close()
             if self._executor is not None:
@@ -199,7 +205,7 @@ class Engine:
         self._registry_add(wf)
         workflow_id = str(_uuid.uuid4()) if id is None else check_id(id)
         payload = self._recorder.dump_args(workflow_id, 0, args, kwargs)
-        local = len(self._active) < self.max_active
+        local = self.runs_workflows and len(self._active) < self.max_active
         new = NewWorkflow(workflow_id, wf.name, payload, self.clock.now(),
                           lease_owner=self.worker_id if local else None, lease_s=self.lease)
         created = await self.store.create(new)
@@ -326,7 +332,7 @@ class Engine:
 
     def _registry_add(self, wf: Workflow[Any, Any]) -> None:
         self.registry.add(wf)
-        if wf.name not in self._names:
+        if self.runs_workflows and wf.name not in self._names:
             self._names = self.registry.names()
             if self._state == "open":
                 asyncio.get_running_loop().create_task(
