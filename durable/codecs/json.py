@@ -37,6 +37,8 @@ _PACKED = b"~"
 _INT_MIN = -(2**63)
 _INT_MAX = 2**64 - 1
 _TAG = "~"
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+_MICROSECOND = _dt.timedelta(microseconds=1)
 
 
 def _fail(value: Any, why: str = "") -> SerializationError:
@@ -138,6 +140,8 @@ def _pack(value: Any) -> Any:
     if t is _uuid.UUID:
         return {_TAG: ["u", value.hex]}
     if t is _dt.datetime:
+        if value.tzinfo is _dt.timezone.utc and not value.fold:
+            return {_TAG: ["dtu", (value - _EPOCH) // _MICROSECOND]}
         return {_TAG: ["dt", _pack_datetime(value)]}
     if t is _dt.date:
         return {_TAG: ["D", value.isoformat()]}
@@ -243,6 +247,7 @@ _UNPACKERS: dict[str, Any] = {
     "B": lambda text: bytearray(base64.b64decode(text)),
     "u": lambda text: _uuid.UUID(hex=text),
     "dt": _unpack_datetime,
+    "dtu": lambda micros: _EPOCH + _dt.timedelta(microseconds=micros),
     "D": _dt.date.fromisoformat,
     "t": _unpack_time,
     "td": lambda parts: _dt.timedelta(days=parts[0], seconds=parts[1], microseconds=parts[2]),
@@ -250,6 +255,31 @@ _UNPACKERS: dict[str, Any] = {
     "e": _unpack_enum,
     "dc": _unpack_dataclass,
     "nt": _unpack_namedtuple,
+}
+
+
+def _fast_datetime(value: _dt.datetime) -> bytes:
+    if value.tzinfo is _dt.timezone.utc and not value.fold:
+        return b'~{"~":["dtu",%d]}' % ((value - _EPOCH) // _MICROSECOND)
+    return _PACKED + orjson.dumps(_pack(value))
+
+
+def _fast_int(value: int) -> bytes:
+    if _INT_MIN <= value <= _INT_MAX:
+        return b"=%d" % value
+    return _PACKED + orjson.dumps(_pack(value))
+
+
+# Exact types that are common on the hot path (pure effects, small results)
+# and need no walk: encoded directly.
+_FAST: dict[type, Any] = {
+    str: lambda v: _PLAIN + orjson.dumps(v),
+    int: _fast_int,
+    float: lambda v: _PLAIN + orjson.dumps(v) if math.isfinite(v) else _PACKED + orjson.dumps(_pack(v)),
+    bool: lambda v: b"=true" if v else b"=false",
+    type(None): lambda v: b"=null",
+    _uuid.UUID: lambda v: b'~{"~":["u","%s"]}' % v.hex.encode("ascii"),
+    _dt.datetime: _fast_datetime,
 }
 
 
@@ -263,6 +293,9 @@ class JsonSerializer:
     id = "j"
 
     def encode(self, value: Any) -> bytes:
+        fast = _FAST.get(type(value))
+        if fast is not None:
+            return fast(value)
         if _is_plain(value):
             return _PLAIN + orjson.dumps(value)
         try:

@@ -89,6 +89,8 @@ class Pipeline:
             data = self.serializer.encode(value)
         except SerializationError as exc:
             raise _located(exc, workflow_id, position) from None
+        if not self.codecs and len(data) <= self.max_payload:
+            return self.header + data
         return self.seal(data, context, workflow_id=workflow_id, position=position)
 
     def seal(self, data: bytes, context: bytes = b"", *, workflow_id: str | None = None,

@@ -19,6 +19,7 @@ __all__ = ["Committer"]
 class Committer:
     def __init__(self, store: Store, now: Callable[[], float], max_batch: int = 2000) -> None:
         self._store = store
+        self._sync = getattr(store, "commit_sync", None)
         self._now = now
         self._max_batch = max_batch
         self._queue: list[tuple[Write, asyncio.Future[str]]] = []
@@ -34,8 +35,22 @@ class Committer:
         self._idle.set()
         self._task = asyncio.get_running_loop().create_task(self._run(), name="durable-committer")
 
+    @property
+    def sync(self) -> bool:
+        """True if the store commits in-process at once (see `commit_now`)."""
+        return self._sync is not None
+
+    def commit_now(self, write: Write) -> str:
+        """Commit on an in-process store without awaiting: batching would only add latency."""
+        assert self._sync is not None
+        self.commits += 1
+        self.writes += 1
+        return self._sync((write,), self._now())[0]
+
     async def submit(self, write: Write) -> str:
         """Commit `write` with whatever else is waiting; its outcome (OK, FENCED, CONFLICT)."""
+        if self._sync is not None:
+            return self.commit_now(write)
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._queue.append((write, future))
         if len(self._queue) == 1 and self._wakeup is not None:

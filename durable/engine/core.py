@@ -216,7 +216,7 @@ class Engine:
         self.stats["started"] += 1
         if created.token is not None:
             record = created.record
-            self._activate(Claim(workflow_id, wf.name, 0, created.token, record.status, payload, None, 0, 0,
+            self._activate(Claim(workflow_id, wf.name, 0, created.token, record.status, payload, None, 0,
                                  False, record.attempts, parent_id=None))
         return Handle(self, workflow_id, wf.name)
 
@@ -420,7 +420,9 @@ class Engine:
             self._block_claim(claim, f"workflow {claim.name!r} is not registered in this worker")
             return
         run = self._parked.pop(claim.id, None)
-        if run is not None and run.run == claim.run and run.seq == claim.seq:
+        # A cached generator is current if nobody else held the lease since:
+        # every claim takes the next token.
+        if run is not None and run.run == claim.run and claim.token == run.token + 1:
             run.adopt(claim)
         else:
             run = Run(self, claim, wf, claim.parent_id)

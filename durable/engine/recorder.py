@@ -28,8 +28,12 @@ from ..journal import (
 
 __all__ = ["Recorder"]
 
+# Version 4, RFC 4122 variant.
+_UUID_CLEAR = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
+_UUID_SET = (4 << 76) | (0x8000 << 48)
 _SAME_AFTER_ROUND_TRIP = frozenset({int, str, float, bool, type(None)})
 _new_entry = tuple.__new__
+_FAILED = "!"  # appended to the kind in the context of a failed entry
 
 
 class Recorder:
@@ -43,7 +47,7 @@ class Recorder:
         # JSON and pickle both rebuild plain scalars exactly: skip decoding those.
         self._scalar_identity = isinstance(pipeline.serializer, JsonSerializer) or pipeline.serializer.id == "p"
         self._uuid_pool = b""
-        self._uuid_at = 0
+        self._uuid_at = 4096
 
     def context(self, workflow_id: str, run: int, position: int | str, kind: str) -> bytes:
         if not self.uses_context:
@@ -65,7 +69,9 @@ class Recorder:
     def failure(self, workflow_id: str, run: int, position: int, kind: str, name: str, digest: bytes,
                 record: dict[str, Any]) -> tuple[StoredEntry, BaseException]:
         """A failed outcome as an entry, and the exception the generator gets."""
-        ctx = self.context(workflow_id, run, position, kind)
+        # The "failed" flag is bound too, so flipping it in the store cannot pass a
+        # failure record off as an activity's result (or the other way round).
+        ctx = self.context(workflow_id, run, position, kind + _FAILED)
         try:
             payload = self.pipeline.dump(record, ctx, workflow_id=workflow_id, position=position)
         except SerializationError:
@@ -84,7 +90,8 @@ class Recorder:
     def decode(self, workflow_id: str, run: int, entry: Any) -> tuple[bool, Any]:
         """`(ok, value)` of a stored entry; a failure's value is the exception to throw."""
         position = entry[0]
-        ctx = self.context(workflow_id, run, position, entry[1]) if self.uses_context else b""
+        kind = entry[1] + _FAILED if entry[4] else entry[1]
+        ctx = self.context(workflow_id, run, position, kind) if self.uses_context else b""
         value = self.pipeline.load(entry[5], ctx, workflow_id=workflow_id, position=position)
         if entry[4]:
             return False, failure_exception(value, workflow_id=workflow_id, position=position, name=entry[2])
@@ -96,33 +103,36 @@ class Recorder:
 
     # -- pure effects ------------------------------------------------------------
 
-    def pure(self, workflow_id: str, run: int, effect: Effect, position: int, now: float) -> tuple[StoredEntry, Any]:
+    def pure(self, workflow_id: str, run: int, effect: Effect, position: int, clock: Any) -> tuple[StoredEntry, Any]:
+        """Entry and value for a uuid/now/random effect or a version marker reached live."""
         kind = effect.kind
         if kind == "uuid":
             value: Any = self._uuid4()
         elif kind == "now":
-            value = datetime.fromtimestamp(now, timezone.utc)
+            value = datetime.fromtimestamp(clock.now(), timezone.utc)
         elif kind == "random":
             value = _random()
-        else:  # version marker reached live
+        else:
             value = effect.latest  # type: ignore[attr-defined]
-            ctx = self.context(workflow_id, run, position, kind)
-            payload = self.pipeline.dump(value, ctx, workflow_id=workflow_id, position=position)
-            return _new_entry(StoredEntry, (position, kind, effect.change_id, b"", False, payload)), value  # type: ignore[attr-defined]
+        name = effect.change_id if kind == "version" else ""  # type: ignore[attr-defined]
         ctx = self.context(workflow_id, run, position, kind) if self.uses_context else b""
         payload = self.pipeline.dump(value, ctx, workflow_id=workflow_id, position=position)
-        return _new_entry(StoredEntry, (position, kind, "", b"", False, payload)), value
+        return _new_entry(StoredEntry, (position, kind, name, b"", False, payload)), value
 
     def _uuid4(self) -> _uuid.UUID:
         # One urandom call per 256 uuids: the syscall dominates a single uuid4().
         at = self._uuid_at
-        if at >= len(self._uuid_pool):
+        if at >= 4096:
             self._uuid_pool = os.urandom(4096)
             at = 0
         self._uuid_at = at + 16
         raw = int.from_bytes(self._uuid_pool[at : at + 16], "big")
-        raw = (raw & ~(0xF000 << 64) | (4 << 76)) & ~(0xC000 << 48) | (0x8000 << 48)
-        return _uuid.UUID(int=raw)
+        raw = (raw & _UUID_CLEAR) | _UUID_SET
+        # Skip UUID.__init__'s argument parsing: the value is valid by construction.
+        made = object.__new__(_uuid.UUID)
+        object.__setattr__(made, "int", raw)
+        object.__setattr__(made, "is_safe", _uuid.SafeUUID.unknown)
+        return made
 
     # -- digests -------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ from ..errors import (
 from ..journal import child_failure, record_of, signal_failure
 from ..registry import Workflow
 from ..store.types import FINISHED, OK, Claim, NewWorkflow, Signal, Write
-from .activity import ActivityInfo, idempotency_key, start_attempt
+from .activity import ActivityInfo, start_attempt
 
 if TYPE_CHECKING:
     from .core import Engine
@@ -34,6 +34,7 @@ __all__ = ["Run"]
 log = logging.getLogger("durable")
 
 _BLOCKING = (NondeterminismError, CodecError, SerializationError)
+_new_info = tuple.__new__
 
 
 class Blocked(Exception):
@@ -52,7 +53,6 @@ class Run:
         self.wf = wf
         self.run = claim.run
         self.token = claim.token
-        self.seq = claim.seq
         self.args_payload = claim.args
         self.pending_blob = claim.pending
         self.committed_pending = claim.pending
@@ -82,6 +82,10 @@ class Run:
         self.dirty = False
         self.parked = False
         self.task: asyncio.Task[None] | None = None
+        # What the store last heard of this run under this lease: a write that
+        # changes none of it only appends entries (Write.touch False).
+        self.touched = False
+        self.written = ("", -1)
 
     # -- events from the outside -------------------------------------------------
 
@@ -101,6 +105,7 @@ class Run:
         self.cancel_requested = self.cancel_requested or claim.cancel_requested
         self.stale = True
         self.parked = False
+        self.touched = False
 
     # -- the loop --------------------------------------------------------------------
 
@@ -121,7 +126,11 @@ class Run:
                 parking = not final and not self.tasks and not self.to_start and not self.events
                 if self.dirty or self.pending_dirty or driver.outbox or final or parking:
                     write = self._write(final, parking)
-                    outcome = await engine._committer.submit(write)
+                    committer = engine._committer
+                    if committer.sync:
+                        outcome = committer.commit_now(write)
+                    else:
+                        outcome = await committer.submit(write)
                     if outcome != OK:
                         log.info("workflow %r: lease lost (%s); leaving it to its new owner", self.id, outcome)
                         self._stop_all()
@@ -203,7 +212,7 @@ class Run:
             workflow=self.name,
             digest=lambda effect, position, recorded: rec.digest(wid, effect, position, recorded),
             decode=lambda entry: rec.decode(wid, run, entry),
-            live=lambda effect, position: rec.pure(wid, run, effect, position, clock.now()),
+            live=lambda effect, position: rec.pure(wid, run, effect, position, clock),
         )
         return self.driver
 
@@ -259,52 +268,68 @@ class Run:
     def _react(self) -> None:
         driver = self.driver
         assert driver is not None
-        engine = self.engine
-        rec = engine._recorder
-        now = engine._clock.now()
+        now = self.engine._clock.now()
         progress = True
         while progress and driver.state == WAITING:
             progress = False
             if self.events:
+                # Leaves an outcome makes live are planned below in this same pass.
                 events, self.events = self.events, []
                 for event in events:
-                    progress |= self._absorb(event, now)
+                    self._absorb(event, now)
             if self.cancel_requested and driver.pending:
                 self._deliver_cancel()
                 progress = True
                 continue
-            for leaf in driver.take_fresh():
-                self._plan(leaf, now)
-            for leaf in driver.take_abandoned():
-                self._abandon(leaf)
-            for position in sorted(self.deadlines):
-                if self.deadlines[position] <= now and driver.wants(position) and position not in self.tasks:
-                    self._fire(position)
-                    progress = True
+            if driver.fresh:
+                for leaf in driver.take_fresh():
+                    self._plan(leaf, now)
+            if driver.abandoned:
+                for leaf in driver.take_abandoned():
+                    self._abandon(leaf)
+            if self.deadlines:
+                progress |= self._fire_due(now)
             if self.inbox:
                 progress |= self._match_signals()
-            for position in list(self.child_outcomes):
-                if driver.wants(position):
-                    ok, value = self.child_outcomes.pop(position)
-                    leaf = driver.pending[position]
-                    if ok:
-                        entry, value = rec.entry(self.id, self.run, position, "call", leaf.effect.name,
-                                                 leaf.digest, value)
-                    else:
-                        entry, value = rec.failure(self.id, self.run, position, "call", leaf.effect.name,
-                                                   leaf.digest, value)
-                    driver.resolve(position, entry, ok, value)
-                    self.children.pop(position, None)
-                    self.pending_dirty = True
-                    progress = True
-                else:
-                    self.child_outcomes.pop(position)
+            if self.child_outcomes:
+                progress |= self._resolve_children()
         if driver.finished:
             for leaf in driver.take_abandoned():
                 self._abandon(leaf)
             driver.take_fresh()
         if driver.outbox:
             self.dirty = True
+
+    def _fire_due(self, now: float) -> bool:
+        driver = self.driver
+        assert driver is not None
+        fired = False
+        for position in sorted(self.deadlines):
+            deadline = self.deadlines.get(position)  # an earlier resolution may have dropped it
+            if deadline is not None and deadline <= now and driver.wants(position) and position not in self.tasks:
+                self._fire(position)
+                fired = True
+        return fired
+
+    def _resolve_children(self) -> bool:
+        driver = self.driver
+        assert driver is not None
+        rec = self.engine._recorder
+        resolved = False
+        for position in list(self.child_outcomes):
+            ok, value = self.child_outcomes.pop(position)
+            if not driver.wants(position):
+                continue
+            leaf = driver.pending[position]
+            if ok:
+                entry, value = rec.entry(self.id, self.run, position, "call", leaf.effect.name, leaf.digest, value)
+            else:
+                entry, value = rec.failure(self.id, self.run, position, "call", leaf.effect.name, leaf.digest, value)
+            self.children.pop(position, None)
+            self.pending_dirty = True
+            driver.resolve(position, entry, ok, value)
+            resolved = True
+        return resolved
 
     def _absorb(self, event: tuple[Any, ...], now: float) -> bool:
         kind = event[0]
@@ -349,9 +374,9 @@ class Run:
                 return True
             entry, value = rec.activity_failure(self.id, self.run, position, effect.name, leaf.digest,
                                                 value, attempt)
-        if self.attempts.pop(position, None) is not None:
+        if self.attempts and self.attempts.pop(position, None) is not None:
             self.pending_dirty = True
-        self.deadlines.pop(position, None)
+            self.deadlines.pop(position, None)
         driver.resolve(position, entry, ok, value)
         return True
 
@@ -487,13 +512,13 @@ class Run:
         driver = self.driver
         assert driver is not None
         now = engine._clock.now()
-        if self.pending_dirty:
+        dirty_state = self.pending_dirty
+        if dirty_state:
             self.pending_blob = rec.dump_pending(self.id, self.run, self._state())
             self.pending_dirty = False
         write = Write(self.id, self.token, "running", now, driver.take_outbox(), self.pending_blob,
                       consumed=self.consumed, seen_poke=self.poke, creates=self.creates,
                       cancel=self.cancels, clear_cancel=self.clear_cancel)
-        self.consumed, self.creates, self.cancels, self.clear_cancel = [], [], [], False
         if final:
             self._finish(write)
         elif parking:
@@ -501,6 +526,12 @@ class Run:
             write.status = "waiting"
             write.ready_at = min(wanted) if wanted else None
             write.release = True
+        shape = (write.status, write.seen_poke)
+        write.touch = (not self.touched or final or parking or dirty_state or shape != self.written
+                       or bool(self.consumed or self.creates or self.cancels or self.clear_cancel))
+        self.touched = True
+        self.written = shape
+        self.consumed, self.creates, self.cancels, self.clear_cancel = [], [], [], False
         self.dirty = False
         return write
 
@@ -537,7 +568,6 @@ class Run:
         write.result = rec.dump_failure(self.id, self.run, driver.result)
 
     def _committed(self, write: Write, final: bool) -> None:
-        self.seq = write.seq
         self.committed_pending = write.pending
         engine = self.engine
         if write.wake:
@@ -579,17 +609,19 @@ class Run:
         effect: Call = leaf.effect  # type: ignore[assignment]
         target = effect.target
         position = leaf.position
-        attempt = self.attempts.get(position, (0,))[0] + 1
-        info = ActivityInfo(self.id, self.name, self.run, position, target.name, attempt,
-                            idempotency_key(self.id, self.run, position))
+        attempt = self.attempts[position][0] + 1 if self.attempts and position in self.attempts else 1
+        info = _new_info(ActivityInfo, (self.id, self.name, self.run, position, target.name, attempt))
         timeout = effect.timeout if effect.timeout is not None else target.timeout  # type: ignore[attr-defined]
         future = start_attempt(target, effect.args, effect.kwargs, info, timeout,  # type: ignore[arg-type]
-                               engine._executor, self._activity_done)
+                               engine._executor, self.notify_outcome)
         self.tasks[position] = (attempt, future)
-        engine.stats["attempts"] += 1
 
-    def _activity_done(self, position: int, attempt: int, ok: bool, value: Any) -> None:
-        self.notify(("activity", position, attempt, ok, value))
+    def notify_outcome(self, position: int, attempt: int, ok: bool, value: Any) -> None:
+        """An activity attempt ended (called on the loop)."""
+        self.events.append(("activity", position, attempt, ok, value))
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def _next_run(self, write: Write) -> None:
         """continue_as_new committed: start the next run with an empty journal, same lease."""
@@ -597,6 +629,7 @@ class Run:
         self.run += 1
         self.args_payload = write.new_run
         self.pending_blob = self.committed_pending = None
+        self.touched = False
         self.deadlines, self.attempts, self.children, self.child_outcomes = {}, {}, {}, {}
         self.inbox = None
         self.stale = True

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..journal import StoredEntry
 
@@ -64,7 +64,6 @@ class WorkflowRecord:
     ready_at: float | None  # when it next needs a worker (None: only when poked)
     blocked_reason: str | None
     cancel_requested: bool
-    entries: int  # journal entries of the current run
     lease_owner: str | None
     lease_expires: float | None
     attempts: int  # claims since the last recorded progress
@@ -92,7 +91,6 @@ class Claim:
     status: str
     args: bytes
     pending: bytes | None
-    seq: int  # count of writes applied to this workflow: a cache key for live generators
     poke: int
     cancel_requested: bool
     attempts: int
@@ -121,7 +119,9 @@ class Write:
     """Everything one workflow changes in one commit, applied all or nothing.
 
     Refused (FENCED) unless `token` is still the workflow's lease token.
-    Any applied write resets the count of claims without progress.
+    With `touch` False the workflow's own state is unchanged since the last
+    write of this lease (only journal entries are added), which lets a
+    database store skip rewriting the workflow row on every step.
     """
 
     workflow_id: str
@@ -140,4 +140,4 @@ class Write:
     cancel: Sequence[str] = ()  # workflows to ask to cancel (children of a cancelled run)
     new_run: bytes | None = None  # continue_as_new: the next run's args; its journal starts empty
     clear_cancel: bool = False  # a cancel request was delivered
-    seq: int = field(default=0)  # filled in by the store on success
+    touch: bool = True  # False: only `entries` (and nothing else) changed
