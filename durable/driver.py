@@ -136,6 +136,7 @@ class Driver:
         self.current: Leaf | Group | Version | None = None
         self._unknown: list[Leaf] = []  # leaves of the current wait past the frontier
         self._finishing: tuple[bool, Any] | None = None
+        self._empty: list[Group] = []  # composites with no members in the current wait
         self.replayed = 0  # entries answered from the journal
 
     # -- feeding the journal -----------------------------------------------
@@ -155,6 +156,8 @@ class Driver:
             self.exhausted = True
         if self.state == NEED_MORE:
             self._resume()
+        elif self.state == WAITING and self.pending:
+            self._check_tail()
 
     def start(self) -> None:
         """Run the generator to its first wait (or to its end)."""
@@ -256,6 +259,7 @@ class Driver:
             return self._single(effect, t)
         if t is Gather or t is Race:
             leaves: list[Leaf] = []
+            self._empty = []
             root = self._build(effect, None, 0, leaves)
             for leaf in leaves:
                 if type(leaf.effect) is Call:
@@ -308,6 +312,8 @@ class Driver:
         self.pending[position] = leaf
         self.fresh.append(leaf)
         self.state = WAITING
+        if self.recorded:
+            self._check_tail()
         return None
 
     def _build(self, effect: Effect, parent: Group | None, index: int, leaves: list[Leaf]) -> Leaf | Group:
@@ -316,6 +322,8 @@ class Driver:
             for i, member in enumerate(effect.effects):
                 group.children.append(self._build(member, group, i, leaves))
             group.remaining = len(group.children)
+            if not group.children:
+                self._empty.append(group)
             return group
         if not isinstance(effect, _LEAF_TYPES):
             raise bug(f"unexpected member {effect!r} in a composite")
@@ -362,6 +370,12 @@ class Driver:
         for leaf, _ in found:
             if not self._decided(leaf) and self._complete(leaf):
                 return self._root_outcome(root)
+        # gather() with no members is finished as soon as it is reached.
+        for group in self._empty:
+            if not group.done and not (group.parent is not None and self._decided_group(group)):
+                group.done, group.value = True, []
+                if self._complete(group):
+                    return self._root_outcome(root)
         # Then what is live: pure effects resolve at once, the rest wait.
         for leaf in leaves:
             if leaf.done or self._decided(leaf):
@@ -378,7 +392,30 @@ class Driver:
             self.pending[leaf.position] = leaf
             self.fresh.append(leaf)
         self.state = WAITING
+        self._check_tail()
         return None
+
+    def _check_tail(self) -> None:
+        """Waiting live while the journal recorded more: the code took another path."""
+        if not self.recorded:
+            return
+        position = min(self.recorded)
+        entry = self.recorded[position]
+        waiting = min(self.pending) if self.pending else self.position
+        leaf = self.pending.get(waiting)
+        what = leaf.effect.describe() if leaf is not None else "an effect"
+        raise self._diverged(
+            position, describe_recorded(entry[1], entry[2]),
+            f"waits at position {waiting} on {what}, which the journal never finished there",
+        )
+
+    def _decided_group(self, group: Group) -> bool:
+        node = group.parent
+        while node is not None:
+            if node.done:
+                return True
+            node = node.parent
+        return False
 
     def _decided(self, leaf: Leaf) -> bool:
         node: Leaf | Group | None = leaf.parent

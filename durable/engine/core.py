@@ -351,8 +351,11 @@ class Engine:
             self._names = self.registry.names()
             capacity = self.max_active - len(self._active)
             try:
+                # One workflow suspected of killing a worker at a time, so a
+                # poison pill crashes alone and innocent bystanders recover.
+                suspects = 0 if any(run.suspect for run in self._active.values()) else 1
                 claims = await store.claim(self.worker_id, self._names, max(0, min(capacity, 500)),
-                                           self.lease, self.clock.now())
+                                           self.lease, self.clock.now(), suspects)
             except Exception:
                 log.exception("claiming work failed; retrying")
                 await asyncio.sleep(self.poll_interval)

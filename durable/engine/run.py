@@ -86,6 +86,8 @@ class Run:
         # changes none of it only appends entries (Write.touch False).
         self.touched = False
         self.written = ("", -1)
+        # Claimed after a claim that ended without a write: maybe it kills workers.
+        self.suspect = claim.attempts > 1
 
     # -- events from the outside -------------------------------------------------
 
@@ -106,6 +108,7 @@ class Run:
         self.stale = True
         self.parked = False
         self.touched = False
+        self.suspect = claim.attempts > 1
 
     # -- the loop --------------------------------------------------------------------
 
@@ -570,6 +573,9 @@ class Run:
     def _committed(self, write: Write, final: bool) -> None:
         self.committed_pending = write.pending
         engine = self.engine
+        if self.suspect:
+            self.suspect = False  # it wrote: progress, so the next suspect may run
+            engine._kick()
         if write.wake:
             for target in write.wake:
                 engine._poke_local(target)

@@ -40,11 +40,15 @@ class Store(Protocol):
         """Create a workflow, idempotent by id: an existing id returns the existing record."""
 
     async def claim(
-        self, worker: str, names: Collection[str], limit: int, lease_s: float, now: float
+        self, worker: str, names: Collection[str], limit: int, lease_s: float, now: float, suspects: int = 1
     ) -> list[Claim]:
         """Lease up to `limit` ready workflows of `names` (ready_at <= now, lease free,
         expired, or held by a dead worker), each with a fresh fencing token; plus
         workflows this worker holds that were poked since it last looked (`held`).
+
+        At most `suspects` of them may be workflows whose last claim ended
+        without any write (attempts > 0: their worker died, perhaps because
+        of them); the engine runs those one at a time to find the culprit.
         """
 
     async def next_ready(self, names: Collection[str]) -> float | None:

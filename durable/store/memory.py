@@ -153,7 +153,7 @@ class MemoryStore:
         return row
 
     async def claim(
-        self, worker: str, names: Collection[str], limit: int, lease_s: float, now: float
+        self, worker: str, names: Collection[str], limit: int, lease_s: float, now: float, suspects: int = 1
     ) -> list[Claim]:
         wall = time.time()
         workers = self._workers
@@ -172,7 +172,16 @@ class MemoryStore:
                 ready.append(row)
         ready.sort(key=lambda r: r.ready_at)  # type: ignore[arg-type,return-value]
         claims = held
-        for row in ready[: max(limit, 0)]:
+        chosen = []
+        for row in ready:
+            if len(chosen) >= limit:
+                break
+            if row.attempts > 0:
+                if suspects <= 0:
+                    continue
+                suspects -= 1
+            chosen.append(row)
+        for row in chosen:
             row.lease_owner = worker
             row.lease_token += 1
             row.lease_expires = wall + lease_s

@@ -30,6 +30,16 @@ from .threads import DbThread
 __all__ = ["SQLiteStore"]
 
 _CHUNK = 2048
+_IN_CHUNK = 500  # values per IN (...) list, well under SQLite's parameter limit
+
+
+def _marks(count: int) -> str:
+    return ", ".join("?" * count)
+
+
+def _chunks(values: Collection[str]) -> list[list[str]]:
+    items = list(values)
+    return [items[i : i + _IN_CHUNK] for i in range(0, len(items), _IN_CHUNK)]
 _SWEEP_EVERY = 0.02  # seconds between checks for dead workers and expired leases
 
 
@@ -228,43 +238,60 @@ class SQLiteStore:
         return await self._write(op)
 
     async def claim(self, worker: str, names: Collection[str], limit: int, lease_s: float,
-                    now: float) -> list[Claim]:
-        names_json = json.dumps(list(names))
+                    now: float, suspects: int = 1) -> list[Claim]:
+        names = list(names)
 
         def op(conn: sqlite3.Connection) -> list[Claim]:
             self._sweep(conn, worker, now)
             claims = [ops.claim(row, held=True) for row in conn.execute(
                 f"UPDATE workflows SET notified_poke = poke WHERE lease_owner = ? AND poke > seen_poke "
                 f"AND poke > notified_poke RETURNING {ops.CLAIM_COLUMNS}", (worker,)).fetchall()]
-            if limit > 0:
-                rows = conn.execute(
-                    "UPDATE workflows SET lease_owner = ?, lease_token = lease_token + 1, lease_expires = ?, "
-                    "attempts = attempts + 1, notified_poke = poke WHERE key IN (SELECT key FROM workflows "
-                    "WHERE ready_at <= ? AND lease_owner IS NULL AND name IN (SELECT value FROM json_each(?)) "
-                    f"ORDER BY ready_at LIMIT ?) RETURNING {ops.CLAIM_COLUMNS}",
-                    (worker, time.time() + lease_s, now, names_json, limit)).fetchall()
-                claims.extend(ops.claim(row, held=False) for row in rows)
+            fresh: list[Claim] = []
+            expires = time.time() + lease_s
+            # Workflows whose last claim ended in a crash (attempts > 0) come
+            # at most `suspects` at a time; the others as many as fit.
+            for condition, cap in (("attempts = 0", limit), ("attempts > 0", min(suspects, limit))):
+                taken = 0
+                for group in _chunks(names):
+                    room = min(cap - taken, limit - len(fresh))
+                    if room <= 0:
+                        break
+                    rows = conn.execute(
+                        "UPDATE workflows SET lease_owner = ?, lease_token = lease_token + 1, lease_expires = ?, "
+                        "attempts = attempts + 1, notified_poke = poke WHERE key IN (SELECT key FROM workflows "
+                        f"WHERE ready_at <= ? AND lease_owner IS NULL AND {condition} "
+                        f"AND name IN ({_marks(len(group))}) ORDER BY ready_at LIMIT ?) "
+                        f"RETURNING {ops.CLAIM_COLUMNS}", (worker, expires, now, *group, room)).fetchall()
+                    taken += len(rows)
+                    fresh.extend(ops.claim(row, held=False) for row in rows)
+            claims.extend(fresh)
             return claims
 
         return await self._write(op)
 
     async def next_ready(self, names: Collection[str]) -> float | None:
-        names_json = json.dumps(list(names))
+        groups = _chunks(names)
 
         def op(conn: sqlite3.Connection) -> float | None:
-            row = conn.execute(
-                "SELECT ready_at FROM workflows WHERE lease_owner IS NULL AND ready_at IS NOT NULL "
-                "AND name IN (SELECT value FROM json_each(?)) ORDER BY ready_at LIMIT 1", (names_json,)).fetchone()
-            return None if row is None else row[0]
+            times = []
+            for group in groups:
+                row = conn.execute(
+                    "SELECT ready_at FROM workflows WHERE lease_owner IS NULL AND ready_at IS NOT NULL "
+                    f"AND name IN ({_marks(len(group))}) ORDER BY ready_at LIMIT 1", group).fetchone()
+                if row is not None:
+                    times.append(row[0])
+            return min(times) if times else None
 
         return await self._read(op)
 
     async def renew(self, worker: str, ids: Collection[str], lease_s: float) -> None:
-        ids_json = json.dumps(list(ids))
+        groups = _chunks(ids)
 
         def op(conn: sqlite3.Connection) -> None:
-            conn.execute("UPDATE workflows SET lease_expires = ? WHERE lease_owner = ? "
-                         "AND id IN (SELECT value FROM json_each(?))", (time.time() + lease_s, worker, ids_json))
+            expires = time.time() + lease_s
+            for group in groups:
+                conn.execute(f"UPDATE workflows SET lease_expires = ? WHERE lease_owner = ? "
+                             f"AND id IN ({_marks(len(group))})", (expires, worker, *group))
 
         await self._write(op)
 
@@ -327,14 +354,14 @@ class SQLiteStore:
         return await self._write(op)
 
     async def unblock(self, ids: Collection[str] | None, names: Collection[str] | None, now: float) -> int:
-        ids_json = json.dumps(list(ids) if ids is not None else [])
-        names_json = json.dumps(list(names) if names is not None else [])
+        targets = [("id", group) for group in _chunks(ids or ())] + [("name", group) for group in _chunks(names or ())]
 
         def op(conn: sqlite3.Connection) -> int:
-            count = conn.execute(
-                "UPDATE workflows SET status = 'running', blocked_reason = NULL, ready_at = ?, attempts = 0 "
-                "WHERE status = 'blocked' AND (id IN (SELECT value FROM json_each(?)) "
-                "OR name IN (SELECT value FROM json_each(?)))", (now, ids_json, names_json)).rowcount
+            count = 0
+            for column, group in targets:
+                count += conn.execute(
+                    "UPDATE workflows SET status = 'running', blocked_reason = NULL, ready_at = ?, attempts = 0 "
+                    f"WHERE status = 'blocked' AND {column} IN ({_marks(len(group))})", (now, *group)).rowcount
             if count:
                 self._notify = True
             return count
