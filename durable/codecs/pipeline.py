@@ -93,6 +93,15 @@ class Pipeline:
             return self.header + data
         return self.seal(data, context, workflow_id=workflow_id, position=position)
 
+    def dump_both(self, value: Any, context: bytes = b"", *, workflow_id: str | None = None,
+                  position: int | None = None) -> tuple[bytes, bytes]:
+        """`(payload, serialized bytes)`: the bytes let a caller rebuild the value without decrypting."""
+        try:
+            data = self.serializer.encode(value)
+        except SerializationError as exc:
+            raise _located(exc, workflow_id, position) from None
+        return self.seal(data, context, workflow_id=workflow_id, position=position), data
+
     def seal(self, data: bytes, context: bytes = b"", *, workflow_id: str | None = None,
              position: int | None = None) -> bytes:
         """Run already-serialized bytes through the codecs and prefix the header."""

@@ -35,11 +35,21 @@ _SAME_AFTER_ROUND_TRIP = frozenset({int, str, float, bool, type(None)})
 _new_entry = tuple.__new__
 _FAILED = "!"  # appended to the kind in the context of a failed entry
 
+# A forked child must not hand out the uuids left in its parent's pool.
+_fork_generation = [0]
+
+
+def _forked() -> None:
+    _fork_generation[0] += 1
+
+
+os.register_at_fork(after_in_child=_forked)
+
 
 class Recorder:
     """Encodes and decodes everything one engine stores."""
 
-    __slots__ = ("pipeline", "uses_context", "_scalar_identity", "_uuid_pool", "_uuid_at")
+    __slots__ = ("pipeline", "uses_context", "_scalar_identity", "_uuid_pool", "_uuid_at", "_uuid_generation")
 
     def __init__(self, pipeline: Pipeline) -> None:
         self.pipeline = pipeline
@@ -48,6 +58,7 @@ class Recorder:
         self._scalar_identity = isinstance(pipeline.serializer, JsonSerializer) or pipeline.serializer.id == "p"
         self._uuid_pool = b""
         self._uuid_at = 4096
+        self._uuid_generation = _fork_generation[0]
 
     def context(self, workflow_id: str, run: int, position: int | str, kind: str) -> bytes:
         if not self.uses_context:
@@ -60,11 +71,17 @@ class Recorder:
               value: Any) -> tuple[StoredEntry, Any]:
         """A successful outcome as an entry, and the value the generator gets (as a replay would)."""
         ctx = self.context(workflow_id, run, position, kind) if self.uses_context else b""
-        payload = self.pipeline.dump(value, ctx, workflow_id=workflow_id, position=position)
-        entry = _new_entry(StoredEntry, (position, kind, name, digest, False, payload))
         if type(value) in _SAME_AFTER_ROUND_TRIP and self._scalar_identity:
-            return entry, value
-        return entry, self.pipeline.load(payload, ctx, workflow_id=workflow_id, position=position)
+            payload = self.pipeline.dump(value, ctx, workflow_id=workflow_id, position=position)
+            return _new_entry(StoredEntry, (position, kind, name, digest, False, payload)), value
+        # Rebuild from the serialized bytes: what a replay will decode, without decrypting again.
+        payload, data = self.pipeline.dump_both(value, ctx, workflow_id=workflow_id, position=position)
+        try:
+            decoded = self.pipeline.serializer.decode(data)
+        except SerializationError as exc:
+            raise SerializationError(f"{exc} (workflow {workflow_id!r}, position {position})",
+                                     workflow_id=workflow_id, position=position) from None
+        return _new_entry(StoredEntry, (position, kind, name, digest, False, payload)), decoded
 
     def failure(self, workflow_id: str, run: int, position: int, kind: str, name: str, digest: bytes,
                 record: dict[str, Any]) -> tuple[StoredEntry, BaseException]:
@@ -122,8 +139,9 @@ class Recorder:
     def _uuid4(self) -> _uuid.UUID:
         # One urandom call per 256 uuids: the syscall dominates a single uuid4().
         at = self._uuid_at
-        if at >= 4096:
+        if at >= 4096 or _fork_generation[0] != self._uuid_generation:
             self._uuid_pool = os.urandom(4096)
+            self._uuid_generation = _fork_generation[0]
             at = 0
         self._uuid_at = at + 16
         raw = int.from_bytes(self._uuid_pool[at : at + 16], "big")
