@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 __all__ = ["main"]
 
-_GROUPS: tuple[str, ...] = ()
+_GROUPS: tuple[str, ...] = ("durable.cli.demo",)
 
 
 def build_parser() -> argparse.ArgumentParser:
