@@ -19,7 +19,7 @@ def _handled_elsewhere(item: pytest.Function) -> bool:
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_pyfuncitem(pyfuncitem: pytest.Function) -> Any:
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
     func = pyfuncitem.obj
     if not inspect.iscoroutinefunction(func) or _handled_elsewhere(pyfuncitem):
         return None
