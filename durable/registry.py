@@ -28,10 +28,12 @@ def default_name(fn: Callable[..., Any]) -> str:
 
 
 def source_of(fn: Callable[..., Any]) -> str:
+    """`module.qualname (file:line)`: enough to find a function."""
+    name = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
     code = getattr(fn, "__code__", None)
     if code is None:
-        return repr(fn)
-    return f"{code.co_filename}:{code.co_firstlineno}"
+        return name
+    return f"{name} ({code.co_filename}:{code.co_firstlineno})"
 
 
 class Activity(Generic[P, R]):

@@ -293,14 +293,15 @@ class JsonSerializer:
     id = "j"
 
     def encode(self, value: Any) -> bytes:
-        fast = _FAST.get(type(value))
-        if fast is not None:
-            return fast(value)
-        if _is_plain(value):
-            return _PLAIN + orjson.dumps(value)
         try:
+            fast = _FAST.get(type(value))
+            if fast is not None:
+                return fast(value)
+            if _is_plain(value):
+                return _PLAIN + orjson.dumps(value)
             return _PACKED + orjson.dumps(_pack(value))
         except (RecursionError, orjson.JSONEncodeError) as exc:
+            # e.g. a str holding a lone surrogate, which has no UTF-8 form
             raise _fail(value, f" ({exc})") from None
 
     def decode(self, data: bytes) -> Any:

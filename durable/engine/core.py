@@ -46,7 +46,10 @@ class Engine:
     (compress first, then encrypt). Entering opens the store, starts the
     worker and resumes every unfinished workflow registered in `registry`.
     With `worker=False` it is a client only: it starts, signals, cancels and
-    inspects workflows, and leaves running them to worker processes.
+    inspects workflows, and leaves running them to worker processes. With
+    `warm=True` (the default) entering also replays waiting workflows in the
+    background (up to `max_cached`), so a signal or timer later finds them
+    in memory instead of replaying from the start.
     """
 
     def __init__(
@@ -66,6 +69,7 @@ class Engine:
         worker_id: str | None = None,
         poll_interval: float = 1.0,
         worker: bool = True,
+        warm: bool = True,
     ) -> None:
         if max_recovery_attempts < 0:
             raise ValueError("Engine(max_recovery_attempts=...) must not be negative")
@@ -81,6 +85,7 @@ class Engine:
         self.max_cached = max_cached
         self.poll_interval = poll_interval
         self.runs_workflows = worker
+        self.warm = warm
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{_uuid.uuid4().hex[:8]}"
         self.stats: Counter[str] = Counter()
         self._activity_threads = activity_threads
@@ -133,6 +138,8 @@ class Engine:
                     loop.create_task(self._work(), name="durable-worker"),
                     loop.create_task(self._renew(), name="durable-lease-renewal"),
                 ]
+                if self.warm:
+                    self._tasks.append(loop.create_task(self._warm_up(), name="durable-warm-up"))
         except BaseException:
             await self.store.close()
             self._state = "closed"
@@ -431,6 +438,38 @@ class Engine:
             run = Run(self, claim, wf, claim.parent_id)
         self._active[claim.id] = run
         run.task = asyncio.get_running_loop().create_task(run.drive(), name=f"durable-run:{claim.id[:64]}")
+
+    async def _warm_up(self) -> None:
+        """Replay waiting workflows to their current wait, without taking them.
+
+        Nothing is written: a warmed generator is used only if the next claim
+        proves nobody held the lease since it was read (see `_activate`).
+        """
+        after: str | None = None
+        warmed = 0
+        while warmed < self.max_cached:
+            records = await self.store.list(status="waiting", after=after, limit=200)
+            if not records:
+                break
+            after = records[-1].id
+            for record in records:
+                wf = self.registry.get(record.name)
+                if wf is None or record.lease_owner is not None or record.id in self._active:
+                    continue
+                if record.id in self._parked:
+                    continue
+                claim = Claim(record.id, record.name, record.run, record.token, record.status, record.args,
+                              record.pending, 0, record.cancel_requested, 0, parent_id=record.parent_id)
+                run = Run(self, claim, wf, record.parent_id)
+                try:
+                    await run.replay_only()
+                except Exception as exc:  # it will be blocked, with its reason, when it is claimed
+                    log.debug("warm-up of workflow %r skipped: %s", record.id, exc)
+                    continue
+                if record.id not in self._active and record.id not in self._parked and self._state == "open":
+                    self._parked[record.id] = run
+                    warmed += 1
+        self.stats["warmed"] += warmed
 
     def _block_claim(self, claim: Claim, reason: str) -> None:
         log.warning("workflow %r is blocked: %s", claim.id, reason)

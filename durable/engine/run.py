@@ -166,6 +166,11 @@ class Run:
             log.exception("workflow %r: internal error", self.id)
             await self._block(f"internal error: {type(exc).__name__}: {exc} (this is a bug in durable)")
 
+    async def replay_only(self) -> None:
+        """Replay to the current wait and stop: no lease is held, nothing is written."""
+        await self._replay()
+        self.parked = True
+
     async def _next_event(self) -> None:
         if self.events:
             return
@@ -241,12 +246,12 @@ class Run:
         engine = self.engine
         driver = self.driver
         assert driver is not None
-        wants_receive = any(type(leaf.effect) is Receive for leaf in driver.pending.values())
-        if wants_receive or self.inbox is None:
-            inbox = await engine._store.inbox(self.id)
-            self.inbox = inbox.signals
-            self.poke = max(self.poke, inbox.poke)
-            self.cancel_requested = self.cancel_requested or inbox.cancel_requested
+        # Every refresh follows a claim or a poke, and a poke may be a cancel
+        # as much as a signal: read the flag along with the signals.
+        inbox = await engine._store.inbox(self.id)
+        self.inbox = inbox.signals
+        self.poke = max(self.poke, inbox.poke)
+        self.cancel_requested = self.cancel_requested or inbox.cancel_requested
         for position, child_id in list(self.children.items()):
             if position in self.child_outcomes or not driver.wants(position):
                 continue

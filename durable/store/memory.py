@@ -70,7 +70,8 @@ class _Row:
             id=self.id, name=self.name, status=self.status, run=self.run, args=self.args,
             result=self.result, parent_id=self.parent_id, created_at=self.created_at,
             updated_at=self.updated_at, ready_at=self.ready_at, blocked_reason=self.blocked_reason,
-            cancel_requested=self.cancel_requested, lease_owner=self.lease_owner, lease_expires=self.lease_expires, attempts=self.attempts,
+            cancel_requested=self.cancel_requested, lease_owner=self.lease_owner,
+            lease_expires=self.lease_expires, attempts=self.attempts, token=self.lease_token, pending=self.pending,
         )
 
     def claim(self, held: bool) -> Claim:

@@ -67,6 +67,8 @@ class WorkflowRecord:
     lease_owner: str | None
     lease_expires: float | None
     attempts: int  # claims since the last recorded progress
+    token: int = 0  # the current (or last) lease's fencing token
+    pending: bytes | None = None  # the engine's encoded timers and retry state
 
 
 @dataclass(slots=True)

@@ -17,7 +17,7 @@ _new_entry = tuple.__new__
 
 RECORD_COLUMNS = (
     "id, name, status, run, args, result, parent_id, created_at, updated_at, ready_at, blocked_reason, "
-    "cancel_requested, lease_owner, lease_expires, attempts"
+    "cancel_requested, lease_owner, lease_expires, attempts, lease_token, pending"
 )
 _FINISHED_SQL = "('completed', 'failed', 'cancelled')"
 CLAIM_COLUMNS = "id, name, run, lease_token, status, args, pending, poke, cancel_requested, attempts, parent_id"
@@ -56,6 +56,7 @@ def record(row: Sequence[Any]) -> WorkflowRecord:
         id=row[0], name=row[1], status=row[2], run=row[3], args=row[4], result=row[5], parent_id=row[6],
         created_at=row[7], updated_at=row[8], ready_at=row[9], blocked_reason=row[10],
         cancel_requested=bool(row[11]), lease_owner=row[12], lease_expires=row[13], attempts=row[14],
+        token=row[15], pending=row[16],
     )
 
 

@@ -1,0 +1,1 @@
+"""Black-box tests of the public API, written from DESIGN.md alone."""
