@@ -1,0 +1,1 @@
+"""Scripts run by peer systems' own interpreters (benchmarks/.peers/<name>/bin/python)."""
