@@ -278,35 +278,40 @@ class Driver:
         return False, self._not_an_effect(effect)
 
     def _single(self, effect: Any, t: type) -> tuple[bool, Any] | None:
-        # The common case, kept lean: one leaf, no tree.
+        # The common case, kept lean: one leaf, no tree, no Leaf object while replaying.
         position = self.position
         self.position = position + 1
-        entry = self.recorded.pop(position, None)
-        leaf = None
+        entry = self.recorded.pop(position, None) if self.recorded else None
+        digest = b""
         if t is Call:
-            leaf = Leaf(position, effect, None, 0)
             recorded = entry[3] if entry is not None and entry[1] == "call" else None
             try:
-                leaf.digest = self.digest(effect, position, recorded)
+                digest = self.digest(effect, position, recorded)
             except Exception as exc:
                 if entry is not None:
                     self.recorded[position] = entry
                 return False, exc
         if entry is not None:
-            self._check(effect, position, leaf.digest if leaf else b"", entry)
+            kind = effect.kind
+            if entry[1] != kind or (kind == "call" and (entry[3] != digest or entry[2] != effect.name)) or (
+                kind == "receive" and entry[2] != effect.name
+            ):
+                self._check(effect, position, digest, entry)  # raises, naming what differs
             self.replayed += 1
             return self.decode(entry)
         if position >= self.frontier and not self.exhausted:
-            self.current = leaf or Leaf(position, effect, None, 0)
-            self._unknown = [self.current]
+            leaf = Leaf(position, effect, None, 0)
+            leaf.digest = digest
+            self.current = leaf
+            self._unknown = [leaf]
             self.state = NEED_MORE
             return None
         if t in _PURE_TYPES and self.live is not None:
             entry, value = self.live(effect, position)
             self.outbox.append(entry)
             return True, value
-        if leaf is None:
-            leaf = Leaf(position, effect, None, 0)
+        leaf = Leaf(position, effect, None, 0)
+        leaf.digest = digest
         leaf.live = True
         self.current = leaf
         self.pending[position] = leaf

@@ -75,20 +75,17 @@ def format_seconds(secs: float) -> str:
 class Call(Effect):
     """Run an activity, or a workflow as a child, and wait for its outcome."""
 
-    __slots__ = ("target", "args", "kwargs", "id", "retry", "timeout")
+    __slots__ = ("target", "name", "args", "kwargs", "id", "retry", "timeout")
     kind = "call"
 
     def __init__(self, target: Activity[Any, Any] | Workflow[Any, Any], args: tuple, kwargs: dict) -> None:
         self.target = target
+        self.name = target.name  # a slot, not a property: replay reads it for every entry
         self.args = args
         self.kwargs = kwargs
         self.id: str | None = None
         self.retry: Retry | None = None
         self.timeout: float | None = None
-
-    @property
-    def name(self) -> str:
-        return self.target.name
 
     @property
     def is_child(self) -> bool:

@@ -12,6 +12,8 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
+
 from ..errors import CodecError, SerializationError
 from .base import Codec, Serializer
 from .json import JsonSerializer
@@ -25,10 +27,33 @@ _KNOWN = {"j": "JsonSerializer", "p": "PickleSerializer", "z": "ZlibCodec", "a":
 # Argument digests: one scheme byte, then 8 bytes of BLAKE2b. Scheme 0 is
 # unkeyed (stores without a secret codec); scheme 1 is keyed with the
 # store's digest key, which is itself kept encrypted, so a low-entropy
-# argument (a card number) cannot be recovered by hashing guesses.
+# argument (a card number) cannot be recovered by hashing guesses; scheme 2
+# (unencrypted stores only) holds encoded arguments of 16 bytes or less as
+# they are. A recorded digest is always checked under its own scheme.
 PLAIN_DIGEST = b"\x00"
 KEYED_DIGEST = b"\x01"
+RAW_DIGEST = b"\x02"  # unencrypted stores, short arguments: the encoded arguments themselves
+_RAW_UP_TO = 16
 _PERSON = b"durable-args"
+_PLAIN_HASHER = hashlib.blake2b(digest_size=8, person=_PERSON)
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
+
+
+def _plain_scalars(args: tuple) -> bool:
+    for arg in args:
+        t = type(arg)
+        if t is str or t is bool or arg is None:
+            continue
+        if t is int:
+            if _INT_MIN <= arg <= _INT_MAX:
+                continue
+            return False
+        if t is float:
+            if arg - arg == 0.0:  # finite (NaN and infinities give NaN)
+                continue
+            return False
+        return False
+    return True
 
 
 def _where(workflow_id: str | None, position: int | None) -> str:
@@ -46,7 +71,7 @@ class Pipeline:
     """Turns values into payloads and back for one engine."""
 
     __slots__ = ("serializer", "codecs", "signature", "header", "max_payload", "uses_context", "secret",
-                 "_json", "_digest_key", "_decoders")
+                 "_json", "_digest_key", "_decoders", "_keyed", "_fast_at")
 
     def __init__(
         self,
@@ -78,7 +103,10 @@ class Pipeline:
         self.secret = any(getattr(c, "secret", False) for c in self.codecs)
         self._json = serializer if isinstance(serializer, JsonSerializer) else JsonSerializer()
         self._digest_key: bytes | None = None
+        self._keyed: Any = None
         self._decoders = tuple(reversed(self.codecs))
+        # Where plain JSON starts in a payload, when nothing but JSON wrote it.
+        self._fast_at = len(self.header) + 1 if not self.codecs and type(serializer) is JsonSerializer else 0
 
     # -- payloads ------------------------------------------------------------
 
@@ -122,6 +150,13 @@ class Pipeline:
     def load(self, payload: bytes, context: bytes = b"", *, workflow_id: str | None = None,
              position: int | None = None) -> Any:
         """The value a payload holds; `CodecError` if it cannot be authenticated or decoded."""
+        fast = self._fast_at
+        if fast and payload.startswith(self.header) and payload[fast - 1 : fast] == b"=":
+            # Plain JSON with no codecs: one orjson call (errors take the general path).
+            try:
+                return orjson.loads(payload[fast:])
+            except orjson.JSONDecodeError:
+                pass
         data = self.open(payload, context, workflow_id=workflow_id, position=position)
         try:
             return self.serializer.decode(data)
@@ -183,11 +218,40 @@ class Pipeline:
 
     def set_digest_key(self, key: bytes | None) -> None:
         self._digest_key = key
+        # Hashers are copied per digest: cheaper than building one each time.
+        self._keyed = None if key is None else hashlib.blake2b(digest_size=8, key=key, person=_PERSON)
 
     def digest(self, args: tuple, kwargs: dict, scheme: bytes | None = None) -> bytes:
         """Digest of call arguments, under `scheme` (a recorded digest's first byte) or the current one."""
         if scheme is None:
             scheme = KEYED_DIGEST if self.secret else PLAIN_DIGEST
+        data = None
+        if not kwargs and _plain_scalars(args):
+            # The common case, with the same bytes the general path produces.
+            try:
+                data = b"a=" + orjson.dumps(args)
+            except orjson.JSONEncodeError:
+                data = None  # e.g. a lone surrogate: the general path says what is wrong
+        if data is None:
+            data = self._digest_input(args, kwargs)
+        if scheme != KEYED_DIGEST and len(data) <= _RAW_UP_TO:
+            # Short arguments of an unencrypted store are kept as they are:
+            # nothing to hash, nothing hidden that the payloads do not show.
+            return RAW_DIGEST + data
+        if scheme == KEYED_DIGEST:
+            keyed = self._keyed
+            if keyed is None:
+                raise CodecError(
+                    "this journal's argument digests are keyed, and the store's digest key could "
+                    "not be read; configure the encrypting codec that wrote it"
+                )
+            hasher = keyed.copy()
+        else:
+            hasher = _PLAIN_HASHER.copy()
+        hasher.update(data)
+        return scheme + hasher.digest()
+
+    def _digest_input(self, args: tuple, kwargs: dict) -> bytes:
         try:
             # Lists, not tuples: plain JSON skips the packing walk. The prefix
             # keeps call(f, [1], {"a": 1}) apart from call(f, 1, a=1).
@@ -196,15 +260,7 @@ class Pipeline:
             if self.serializer is self._json:
                 raise
             data = b"p" + self.serializer.encode((args, kwargs))
-        if scheme == KEYED_DIGEST:
-            key = self._digest_key
-            if key is None:
-                raise CodecError(
-                    "this journal's argument digests are keyed, and the store's digest key could "
-                    "not be read; configure the encrypting codec that wrote it"
-                )
-            return KEYED_DIGEST + hashlib.blake2b(data, digest_size=8, key=key, person=_PERSON).digest()
-        return PLAIN_DIGEST + hashlib.blake2b(data, digest_size=8, person=_PERSON).digest()
+        return data
 
 
 def context_of(workflow_id: str, run: int, position: int | str, kind: str) -> bytes:

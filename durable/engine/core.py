@@ -140,6 +140,8 @@ class Engine:
                 ]
                 if self.warm:
                     self._tasks.append(loop.create_task(self._warm_up(), name="durable-warm-up"))
+            else:
+                self._tasks = [asyncio.get_running_loop().create_task(self._watch(), name="durable-watch")]
         except BaseException:
             await self.store.close()
             self._state = "closed"
@@ -291,7 +293,6 @@ class Engine:
         """
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
-        delay = 0.01
         self._result_waiting += 1
         self._kick()
         try:
@@ -299,13 +300,14 @@ class Engine:
                 record = await self._record(workflow_id)
                 if record.status in FINISHED:
                     return self._outcome(record)
+                # Woken when this engine finishes it, or when the store reports
+                # work done elsewhere; the poll interval is only a backstop.
                 future = loop.create_future()
                 self._waiters.setdefault(workflow_id, []).append(future)
-                wait = delay if deadline is None else min(delay, deadline - loop.time())
+                wait = self.poll_interval if deadline is None else min(self.poll_interval, deadline - loop.time())
                 if wait <= 0:
                     raise TimeoutError(f"workflow {workflow_id!r} did not finish within {timeout}s")
                 await asyncio.wait((future,), timeout=wait)
-                delay = min(delay * 2, self.poll_interval)
         finally:
             self._result_waiting -= 1
             futures = self._waiters.get(workflow_id)
@@ -399,6 +401,20 @@ class Engine:
         finally:
             store_wait.cancel()
             kick_wait.cancel()
+        if store_wait.done() and not store_wait.cancelled():
+            self._wake_waiters()  # the store saw activity: a workflow may have finished elsewhere
+
+    def _wake_waiters(self) -> None:
+        for futures in self._waiters.values():
+            for future in futures:
+                if not future.done():
+                    future.set_result(None)
+
+    async def _watch(self) -> None:
+        """In a client engine: wake result() callers when the store reports activity."""
+        while True:
+            await self.store.wait_for_work(self.poll_interval)
+            self._wake_waiters()
 
     async def _renew(self) -> None:
         while True:

@@ -13,6 +13,8 @@ from datetime import datetime, timezone
 from random import random as _random
 from typing import Any
 
+import orjson
+
 from ..codecs.json import JsonSerializer
 from ..codecs.pipeline import Pipeline, context_of
 from ..effects import Call, Effect
@@ -113,6 +115,45 @@ class Recorder:
         if entry[4]:
             return False, failure_exception(value, workflow_id=workflow_id, position=position, name=entry[2])
         return True, value
+
+    def decoder(self, workflow_id: str, run: int) -> Any:
+        """`decode` for one run, specialized: replay calls it for every entry."""
+        pipeline = self.pipeline
+        fast_at = pipeline._fast_at  # noqa: SLF001 - the pipeline's own fast path, inlined
+        if self.uses_context or not fast_at:
+            return lambda entry: self.decode(workflow_id, run, entry)
+        header = pipeline.header
+        load = pipeline.load
+        loads = orjson.loads
+
+        def decode(entry: Any) -> tuple[bool, Any]:
+            payload = entry[5]
+            if not entry[4]:
+                if payload[fast_at - 1 : fast_at] == b"=" and payload.startswith(header):
+                    try:
+                        return True, loads(payload[fast_at:])
+                    except orjson.JSONDecodeError:
+                        pass
+                return True, load(payload, workflow_id=workflow_id, position=entry[0])
+            return self.decode(workflow_id, run, entry)
+
+        return decode
+
+    def digester(self, workflow_id: str) -> Any:
+        """The driver's `digest` callback for one workflow."""
+        digest = self.pipeline.digest
+
+        def call_digest(effect: Call, position: int, recorded: bytes | None) -> bytes:
+            try:
+                return digest(effect.args, effect.kwargs, recorded[:1] if recorded else None)
+            except SerializationError as exc:
+                raise SerializationError(
+                    f"the arguments of {effect.describe()} at position {position} of workflow "
+                    f"{workflow_id!r} cannot be recorded: {exc}",
+                    workflow_id=workflow_id, position=position, type_name=exc.type_name,
+                ) from None
+
+        return call_digest
 
     def entry_for_people(self, workflow_id: str, run: int, entry: StoredEntry) -> Entry:
         ok, value = self.decode(workflow_id, run, entry)

@@ -218,8 +218,8 @@ class Run:
             gen,
             workflow_id=wid,
             workflow=self.name,
-            digest=lambda effect, position, recorded: rec.digest(wid, effect, position, recorded),
-            decode=lambda entry: rec.decode(wid, run, entry),
+            digest=rec.digester(wid),
+            decode=rec.decoder(wid, run),
             live=lambda effect, position: rec.pure(wid, run, effect, position, clock),
         )
         return self.driver

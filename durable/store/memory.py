@@ -28,6 +28,7 @@ from .types import (
     Write,
 )
 from .validate import check_new
+from .wait import wait_event
 
 __all__ = ["MemoryStore"]
 
@@ -344,10 +345,7 @@ class MemoryStore:
             await asyncio.sleep(timeout)
             return
         if not event.is_set():
-            try:
-                await asyncio.wait_for(event.wait(), timeout)
-            except asyncio.TimeoutError:
-                pass
+            await wait_event(event, timeout)
         event.clear()
 
     def _wake(self) -> None:

@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Collection, Sequence
 from ...errors import WorkflowNotFoundError
 from ..types import Claim, Created, Inbox, NewWorkflow, StoredEntry, WorkflowRecord, Write
 from ..validate import check_new
+from ..wait import wait_event
 from . import ops
 from .liveness import WorkerLocks
 from .schema import migrate
@@ -71,7 +72,6 @@ class SQLiteStore:
         self._notify = False
         self._labels: dict[tuple[str, str], int] = {}
         self._new_labels: dict[tuple[str, str], int] = {}
-        self._read_labels: dict[int, tuple[str, str]] = {}
         # id -> key: keys never change, and writes name workflows by id.
         self._keys: dict[str, int] = {}
         self._last_sweep = 0.0
@@ -131,10 +131,14 @@ class SQLiteStore:
         return await self._writer.submit(op)
 
     async def _read(self, op):  # type: ignore[no-untyped-def]
+        return await self._read_soon(op)
+
+    def _read_soon(self, op):  # type: ignore[no-untyped-def]
+        """Hand `op` to the reader thread now; the future of its result."""
         self._check_process()
         if self._reader is None:
             raise RuntimeError("the SQLite store is closed")
-        return await self._reader.submit(op)
+        return self._reader.submit(op)
 
     # Called in the writer thread after every successful COMMIT.
     def _after_commit(self) -> None:
@@ -304,14 +308,17 @@ class SQLiteStore:
 
         key = await self._read(find)
         after = -1
+        pending = self._read_soon(lambda conn: ops.journal_chunk(conn, key, -1, _CHUNK))
         while True:
-            chunk = await self._read(lambda conn, after=after: ops.journal_chunk(
-                conn, key, after, _CHUNK, self._read_labels))
+            chunk = await pending
+            if len(chunk) == _CHUNK:
+                # Read the next chunk while the caller replays this one.
+                after = chunk[-1][0]
+                pending = self._read_soon(lambda conn, after=after: ops.journal_chunk(conn, key, after, _CHUNK))
             if chunk:
                 yield chunk
             if len(chunk) < _CHUNK:
                 return
-            after = chunk[-1][0]
 
     async def commit(self, writes: Sequence[Write], now: float) -> list[str]:
         def op(conn: sqlite3.Connection) -> list[str]:
@@ -403,10 +410,7 @@ class SQLiteStore:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return
-            try:
-                await asyncio.wait_for(event.wait(), min(self.notify_interval, remaining))
-            except asyncio.TimeoutError:
-                pass
+            await wait_event(event, min(self.notify_interval, remaining))
 
     async def get_meta(self, key: str) -> bytes | None:
         def op(conn: sqlite3.Connection) -> bytes | None:
