@@ -51,12 +51,16 @@ class Committer:
         """Commit `write` with whatever else is waiting; its outcome (OK, FENCED, CONFLICT)."""
         if self._sync is not None:
             return self.commit_now(write)
+        return await self.enqueue(write)
+
+    def enqueue(self, write: Write) -> asyncio.Future[str]:
+        """Queue `write` for the next group commit; the future of its outcome."""
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._queue.append((write, future))
         if len(self._queue) == 1 and self._wakeup is not None:
             self._idle.clear()  # type: ignore[union-attr]
             self._wakeup.set()
-        return await future
+        return future
 
     async def _run(self) -> None:
         assert self._wakeup is not None and self._idle is not None

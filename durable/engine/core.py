@@ -157,8 +157,8 @@ class Engine:
         for task in self._tasks:
             task.cancel()
         runs = [run.task for run in self._active.values() if run.task is not None]
-        for task in runs:
-            task.cancel()
+        for run in list(self._active.values()):
+            run.stop()
         await asyncio.gather(*self._tasks, *runs, return_exceptions=True)
         await self._committer.stop()
         try:
@@ -453,7 +453,7 @@ class Engine:
         else:
             run = Run(self, claim, wf, claim.parent_id)
         self._active[claim.id] = run
-        run.task = asyncio.get_running_loop().create_task(run.drive(), name=f"durable-run:{claim.id[:64]}")
+        run.begin()
 
     async def _warm_up(self) -> None:
         """Replay waiting workflows to their current wait, without taking them.

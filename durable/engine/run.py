@@ -68,7 +68,9 @@ class Run:
         self.child_outcomes: dict[int, tuple[bool, Any]] = {}
         self.inbox: list[Signal] | None = None
         self.events: list[tuple[Any, ...]] = []
-        self.waiter: asyncio.Future[None] | None = None
+        self.busy = False  # an async step (replay, inbox read, commit) is in flight
+        self.advancing = False  # _advance is on the stack: events just queue
+        self.done = False  # exited: parked, finished, lost or blocked
         self.stale = True  # inbox and children need reading
         # What the next write carries
         self.to_start: list[Leaf] = []
@@ -92,13 +94,17 @@ class Run:
     # -- events from the outside -------------------------------------------------
 
     def notify(self, event: tuple[Any, ...]) -> None:
+        """An outcome or a poke arrived: handle it now, or after the async step in flight."""
         self.events.append(event)
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if not self.busy and not self.advancing and not self.done:
+            self._advance()
 
     def poked(self) -> None:
         self.notify(("poke",))
+
+    def notify_outcome(self, position: int, attempt: int, ok: bool, value: Any) -> None:
+        """An activity attempt ended (called on the loop)."""
+        self.notify(("activity", position, attempt, ok, value))
 
     def adopt(self, claim: Claim) -> None:
         """Take a fresh claim on this cached run."""
@@ -107,78 +113,148 @@ class Run:
         self.cancel_requested = self.cancel_requested or claim.cancel_requested
         self.stale = True
         self.parked = False
+        self.done = False
         self.touched = False
         self.suspect = claim.attempts > 1
 
     # -- the loop --------------------------------------------------------------------
+    # Callbacks, not a task per run: an activity's outcome is handled in the
+    # callback that reports it, and a commit's in the callback that resolves
+    # it, so a step costs no task switch of its own. Only the few async steps
+    # (replay, reading the inbox, recording a block) run as short tasks, with
+    # `busy` set so events wait for them.
 
-    async def drive(self) -> None:
-        engine = self.engine
+    def begin(self) -> None:
+        """Start advancing after a claim, replaying first if there is no live generator."""
+        if self.driver is None:
+            self._spawn(self._replay)
+        else:
+            self._advance()
+
+    def stop(self) -> None:
+        """The engine is closing: stop everything in flight; what is not recorded is redone later."""
+        self.done = True
+        if self.task is not None:
+            self.task.cancel()
+        self._stop_all()
+
+    def _spawn(self, step: Any, *args: Any) -> None:
+        """Run `step(*args)` (a coroutine function) as a task; events wait until it ends."""
+        self.busy = True
+        self.task = asyncio.get_running_loop().create_task(self._async_step(step, args),
+                                                           name=f"durable-run:{self.id[:64]}")
+
+    async def _async_step(self, step: Any, args: tuple) -> None:
         try:
-            if self.driver is None:
-                await self._replay()
-            driver = self.driver
-            assert driver is not None
-            while True:
-                if self.stale:
-                    await self._refresh()
-                self._react()
-                if self.stale and not driver.finished:
-                    continue  # a poke arrived: read the inbox before deciding anything
-                final = driver.finished
-                parking = not final and not self.tasks and not self.to_start and not self.events
-                if self.dirty or self.pending_dirty or driver.outbox or final or parking:
-                    write = self._write(final, parking)
-                    committer = engine._committer
-                    if committer.sync:
-                        outcome = committer.commit_now(write)
-                    else:
-                        outcome = await committer.submit(write)
-                    if outcome != OK:
-                        log.info("workflow %r: lease lost (%s); leaving it to its new owner", self.id, outcome)
-                        self._stop_all()
-                        engine._run_exit(self, cache=False)
-                        return
-                    self._committed(write, final)
-                    if final:
-                        if driver.state == CONTINUED:
-                            self._next_run(write)
-                            driver = self.driver
-                            continue
-                        engine._run_exit(self, cache=False)
-                        return
-                    if parking:
-                        self.parked = True
-                        engine._run_exit(self, cache=True)
-                        return
-                elif self.to_start:
-                    self._start_all()  # nothing new to make durable first
-                await self._next_event()
+            await step(*args)
         except asyncio.CancelledError:
-            self._stop_all()
-            engine._run_exit(self, cache=False)
+            self.busy = False
             raise
-        except Blocked as exc:
-            await self._block(exc.reason)
-        except _BLOCKING as exc:
-            await self._block(str(exc))
+        except BaseException as exc:  # noqa: BLE001 - recorded as a block, or re-raised below
+            self.busy = False
+            self.task = None
+            if not isinstance(exc, Exception):
+                raise
+            self._fail(exc)
+            return
+        self.busy = False
+        self.task = None
+        self._advance()
+
+    def _advance(self) -> None:
+        if self.done or self.busy or self.advancing:
+            return
+        self.advancing = True
+        try:
+            self._advance_loop()
         except Exception as exc:
-            log.exception("workflow %r: internal error", self.id)
-            await self._block(f"internal error: {type(exc).__name__}: {exc} (this is a bug in durable)")
+            self._fail(exc)
+        finally:
+            self.advancing = False
+
+    def _advance_loop(self) -> None:
+        driver = self.driver
+        assert driver is not None
+        committer = self.engine._committer
+        while not self.done:
+            if self.stale:
+                self._spawn(self._refresh)
+                return
+            self._react()
+            if self.stale and not driver.finished:
+                continue  # a poke arrived: read the inbox before deciding anything
+            final = driver.finished
+            parking = not final and not self.tasks and not self.to_start and not self.events
+            if self.dirty or self.pending_dirty or driver.outbox or final or parking:
+                write = self._write(final, parking)
+                if committer.sync:
+                    if not self._after_commit(write, final, parking, committer.commit_now(write)):
+                        return
+                    driver = self.driver
+                    assert driver is not None
+                    continue
+                self.busy = True
+                future = committer.enqueue(write)
+                future.add_done_callback(lambda f: self._on_commit(write, final, parking, f))
+                return
+            if self.to_start:
+                self._start_all()  # nothing new to make durable first
+            if not self.events:
+                return  # idle until the next outcome, timer or poke
+
+    def _on_commit(self, write: Write, final: bool, parking: bool, future: asyncio.Future[str]) -> None:
+        self.busy = False
+        if self.done or future.cancelled():
+            return
+        self.advancing = True
+        try:
+            if self._after_commit(write, final, parking, future.result()):
+                self._advance_loop()
+        except Exception as exc:
+            self._fail(exc)
+        finally:
+            self.advancing = False
+
+    def _after_commit(self, write: Write, final: bool, parking: bool, outcome: str) -> bool:
+        """Act on a commit's outcome; True if the run goes on in this worker."""
+        driver = self.driver
+        assert driver is not None
+        if outcome != OK:
+            log.info("workflow %r: lease lost (%s); leaving it to its new owner", self.id, outcome)
+            self._stop_all()
+            self._exit(cache=False)
+            return False
+        self._committed(write, final)
+        if final:
+            if driver.state == CONTINUED:
+                self._next_run(write)
+                return True
+            self._exit(cache=False)
+            return False
+        if parking:
+            self.parked = True
+            self._exit(cache=True)
+            return False
+        return True
+
+    def _exit(self, *, cache: bool) -> None:
+        self.done = True
+        self.engine._run_exit(self, cache=cache)
+
+    def _fail(self, exc: BaseException) -> None:
+        if isinstance(exc, Blocked):
+            reason = exc.reason
+        elif isinstance(exc, _BLOCKING):
+            reason = str(exc)
+        else:
+            log.error("workflow %r: internal error", self.id, exc_info=exc)
+            reason = f"internal error: {type(exc).__name__}: {exc} (this is a bug in durable)"
+        self._spawn(self._block, reason)
 
     async def replay_only(self) -> None:
         """Replay to the current wait and stop: no lease is held, nothing is written."""
         await self._replay()
         self.parked = True
-
-    async def _next_event(self) -> None:
-        if self.events:
-            return
-        self.waiter = asyncio.get_running_loop().create_future()
-        try:
-            await self.waiter
-        finally:
-            self.waiter = None
 
     # -- replay ------------------------------------------------------------------------
 
@@ -627,13 +703,6 @@ class Run:
                                engine._executor, self.notify_outcome)
         self.tasks[position] = (attempt, future)
 
-    def notify_outcome(self, position: int, attempt: int, ok: bool, value: Any) -> None:
-        """An activity attempt ended (called on the loop)."""
-        self.events.append(("activity", position, attempt, ok, value))
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
     def _next_run(self, write: Write) -> None:
         """continue_as_new committed: start the next run with an empty journal, same lease."""
         assert write.new_run is not None
@@ -668,9 +737,11 @@ class Run:
                       blocked_reason=reason, seen_poke=self.poke)
         try:
             await engine._committer.submit(write)
+        except asyncio.CancelledError:
+            raise
         except Exception:
             log.exception("workflow %r: could not record that it is blocked", self.id)
-        engine._run_exit(self, cache=False)
+        self._exit(cache=False)
 
 
 def _timer_event(run: Run, position: int) -> Any:

@@ -157,6 +157,14 @@ class SQLiteStore:
         if self._event is not None:
             self._event.set()
 
+    def _key(self, conn: sqlite3.Connection, workflow_id: str) -> int | None:
+        key = self._keys.get(workflow_id)
+        if key is None:
+            found = conn.execute("SELECT key FROM workflows WHERE id = ?", (workflow_id,)).fetchone()
+            if found is not None:
+                key = self._keys[workflow_id] = found[0]
+        return key
+
     def _label(self, conn: sqlite3.Connection, kind: str, name: str) -> int:
         key = (kind, name)
         found = self._labels.get(key) or self._new_labels.get(key)
@@ -323,18 +331,17 @@ class SQLiteStore:
     async def commit(self, writes: Sequence[Write], now: float) -> list[str]:
         def op(conn: sqlite3.Connection) -> list[str]:
             label = lambda kind, name: self._label(conn, kind, name)  # noqa: E731
-            keys = self._keys
-            outcomes = []
-            for write in writes:
-                key = keys.get(write.workflow_id)
-                if key is None:
-                    found = conn.execute("SELECT key FROM workflows WHERE id = ?", (write.workflow_id,)).fetchone()
-                    if found is not None:
-                        key = keys[write.workflow_id] = found[0]
-                outcomes.append(ops.apply_write(conn, write, now, key, label))
+            keys = [self._key(conn, write.workflow_id) for write in writes]
+            outcomes: list[str | None] = [None] * len(writes)
+            appends = [i for i, write in enumerate(writes) if not write.touch and keys[i] is not None]
+            if len(appends) > 1:
+                ops.append_many(conn, writes, keys, appends, label, outcomes)
+            for i, write in enumerate(writes):
+                if outcomes[i] is None:
+                    outcomes[i] = ops.apply_write(conn, write, now, keys[i], label)
             if any(w.release or w.creates or w.wake or w.cancel for w in writes):
                 self._notify = True
-            return outcomes
+            return outcomes  # type: ignore[return-value]
 
         return await self._write(op)
 
