@@ -49,7 +49,7 @@ async def write_journal(store: Any, codecs: list[Any], n: int) -> str:
     async with durable.Engine(store, codecs=codecs, worker=False) as engine:
         rec = engine._recorder
         now = engine.clock.now()
-        created = await store.create(NewWorkflow(wid, w.steps_then_wait.name, rec.dump_args(wid, 0, (n,), {}), now,
+        created = await store.create(NewWorkflow(wid, w.steps_then_wait.name, rec.dump_args(wid, 0, (n,), {}, name=w.steps_then_wait.name), now,
                                                  lease_owner="bench-writer", lease_s=3600.0))
         token = created.token
         entries = []

@@ -221,8 +221,14 @@ class Pipeline:
         # Hashers are copied per digest: cheaper than building one each time.
         self._keyed = None if key is None else hashlib.blake2b(digest_size=8, key=key, person=_PERSON)
 
-    def digest(self, args: tuple, kwargs: dict, scheme: bytes | None = None) -> bytes:
-        """Digest of call arguments, under `scheme` (a recorded digest's first byte) or the current one."""
+    def digest(self, args: tuple, kwargs: dict, scheme: bytes | None = None, *,
+               workflow_id: str | None = None) -> bytes:
+        """Digest of call arguments, under `scheme` (a recorded digest's first byte) or the current one.
+
+        Keyed digests also cover `workflow_id`, so equal arguments in two
+        workflows (the same card number) do not show as equal digests.
+        """
+        raw_allowed = scheme == RAW_DIGEST or (scheme is None and not self.secret)
         if scheme is None:
             scheme = KEYED_DIGEST if self.secret else PLAIN_DIGEST
         data = None
@@ -234,7 +240,9 @@ class Pipeline:
                 data = None  # e.g. a lone surrogate: the general path says what is wrong
         if data is None:
             data = self._digest_input(args, kwargs)
-        if scheme != KEYED_DIGEST and len(data) <= _RAW_UP_TO:
+        # A recorded digest is recomputed under its own scheme: a plain one
+        # recorded before raw digests existed must still compare equal.
+        if raw_allowed and len(data) <= _RAW_UP_TO:
             # Short arguments of an unencrypted store are kept as they are:
             # nothing to hash, nothing hidden that the payloads do not show.
             return RAW_DIGEST + data
@@ -246,6 +254,8 @@ class Pipeline:
                     "not be read; configure the encrypting codec that wrote it"
                 )
             hasher = keyed.copy()
+            if workflow_id is not None:
+                hasher.update(workflow_id.encode("utf-8", "surrogatepass") + b"\x00")
         else:
             hasher = _PLAIN_HASHER.copy()
         hasher.update(data)

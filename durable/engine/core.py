@@ -213,7 +213,7 @@ class Engine:
         wf = fn if isinstance(fn, Workflow) else make_workflow(fn, None)
         self._registry_add(wf)
         workflow_id = str(_uuid.uuid4()) if id is None else check_id(id)
-        payload = self._recorder.dump_args(workflow_id, 0, args, kwargs)
+        payload = self._recorder.dump_args(workflow_id, 0, args, kwargs, name=wf.name)
         local = self.runs_workflows and len(self._active) < self.max_active
         new = NewWorkflow(workflow_id, wf.name, payload, self.clock.now(),
                           lease_owner=self.worker_id if local else None, lease_s=self.lease)

@@ -145,7 +145,8 @@ class Recorder:
 
         def call_digest(effect: Call, position: int, recorded: bytes | None) -> bytes:
             try:
-                return digest(effect.args, effect.kwargs, recorded[:1] if recorded else None)
+                return digest(effect.args, effect.kwargs, recorded[:1] if recorded else None,
+                              workflow_id=workflow_id)
             except SerializationError as exc:
                 raise SerializationError(
                     f"the arguments of {effect.describe()} at position {position} of workflow "
@@ -198,7 +199,7 @@ class Recorder:
     def digest(self, workflow_id: str, effect: Call, position: int, recorded: bytes | None) -> bytes:
         scheme = recorded[:1] if recorded else None
         try:
-            return self.pipeline.digest(effect.args, effect.kwargs, scheme)
+            return self.pipeline.digest(effect.args, effect.kwargs, scheme, workflow_id=workflow_id)
         except SerializationError as exc:
             raise SerializationError(
                 f"the arguments of {effect.describe()} at position {position} of workflow "
@@ -210,12 +211,14 @@ class Recorder:
 
     # -- workflow arguments, results and state ------------------------------------
 
-    def dump_args(self, workflow_id: str, run: int, args: tuple, kwargs: dict) -> bytes:
-        ctx = self.context(workflow_id, run, "args", "start")
+    # Arguments are bound to the workflow's name too: a store operator who
+    # renames a workflow cannot make other code run with these arguments.
+    def dump_args(self, workflow_id: str, run: int, args: tuple, kwargs: dict, *, name: str) -> bytes:
+        ctx = self.context(workflow_id, run, "args", f"start:{name}")
         return self.pipeline.dump([[*args], kwargs], ctx, workflow_id=workflow_id)
 
-    def load_args(self, workflow_id: str, run: int, payload: bytes) -> tuple[tuple, dict]:
-        ctx = self.context(workflow_id, run, "args", "start")
+    def load_args(self, workflow_id: str, run: int, payload: bytes, *, name: str) -> tuple[tuple, dict]:
+        ctx = self.context(workflow_id, run, "args", f"start:{name}")
         args, kwargs = self.pipeline.load(payload, ctx, workflow_id=workflow_id)
         return tuple(args), kwargs
 

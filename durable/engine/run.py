@@ -262,7 +262,7 @@ class Run:
         engine = self.engine
         rec = engine._recorder
         try:
-            args, kwargs = rec.load_args(self.id, self.run, self.args_payload)
+            args, kwargs = rec.load_args(self.id, self.run, self.args_payload, name=self.name)
             state = rec.load_pending(self.id, self.run, self.pending_blob)
         except (CodecError, SerializationError) as exc:
             raise Blocked(f"cannot decode the stored arguments or state: {exc}") from None
@@ -518,7 +518,7 @@ class Run:
             return
         rec = self.engine._recorder
         try:
-            args = rec.dump_args(child_id, 0, effect.args, effect.kwargs)
+            args = rec.dump_args(child_id, 0, effect.args, effect.kwargs, name=effect.name)
         except SerializationError as exc:
             entry, error = rec.failure(self.id, self.run, position, "call", effect.name, leaf.digest,
                                        {**record_of(exc), "origin": "activity", "attempts": 1})
@@ -632,7 +632,7 @@ class Run:
         if state == CONTINUED:
             effect = driver.result
             try:
-                write.new_run = rec.dump_args(self.id, self.run + 1, effect.args, effect.kwargs)
+                write.new_run = rec.dump_args(self.id, self.run + 1, effect.args, effect.kwargs, name=self.name)
             except SerializationError as exc:
                 driver.state, driver.result = FAILED, exc
                 state = FAILED
@@ -713,7 +713,7 @@ class Run:
         self.deadlines, self.attempts, self.children, self.child_outcomes = {}, {}, {}, {}
         self.inbox = None
         self.stale = True
-        args, kwargs = self.engine._recorder.load_args(self.id, self.run, write.new_run)
+        args, kwargs = self.engine._recorder.load_args(self.id, self.run, write.new_run, name=self.name)
         driver = self._new_driver(args, kwargs)
         assert driver is not None
         driver.feed((), last=True)

@@ -145,13 +145,15 @@ async def test_digests_are_keyed() -> None:
     row = store._rows["order-1"]
     digest = row.journal[0].digest
     assert digest[:1] == b"\x01"
-    assert digest == pipeline.digest((CARD, 4200), {})
+    assert digest == pipeline.digest((CARD, 4200), {}, workflow_id="order-1")
+    # Keyed digests cover the workflow id: the same card in another order does not show as equal.
+    assert pipeline.digest((CARD, 4200), {}, workflow_id="order-2")[1:] != digest[1:]
     # A plain hash of the arguments, the thing one could brute-force, is not what is stored.
     unkeyed = Pipeline(JsonSerializer()).digest((CARD, 4200), {})
     assert unkeyed[:1] == b"\x00" and unkeyed[1:] != digest[1:]
     # Another store gets another digest key: digests do not compare across stores.
     async with engine("memory:") as other:
-        assert other.pipeline.digest((CARD, 4200), {}) != digest
+        assert other.pipeline.digest((CARD, 4200), {}, workflow_id="order-1") != digest
 
 
 async def test_rotation_keeps_in_flight_workflows_deterministic() -> None:
