@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 __all__ = ["main"]
 
-_GROUPS: tuple[str, ...] = ("durable.cli.demo", "durable.cli.inspect", "durable.cli.replay")
+_GROUPS: tuple[str, ...] = ("durable.cli.demo", "durable.cli.inspect", "durable.cli.replay", "durable.cli.keys")
 
 
 def build_parser() -> argparse.ArgumentParser:

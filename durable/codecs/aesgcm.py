@@ -186,6 +186,10 @@ class AESGCMCodec:
         # Raised outside the except block, so no InvalidTag rides along as __context__.
         raise CodecError(f"AESGCMCodec could not authenticate a payload under key {key_id!r}: {why}", key_id=key_id)
 
+    def is_current(self, data: bytes) -> bool:
+        """True if `data` was encrypted under the active key (re-encoding skips it)."""
+        return data.startswith(self._prefix)
+
     def _unreadable(self, data: bytes) -> CodecError:
         """Why the header names no configured key: damaged, truncated, or a key we lack."""
         if len(data) < 2:

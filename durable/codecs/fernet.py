@@ -122,6 +122,10 @@ class FernetCodec:
         token = self._fernet.encrypt(bound + data)
         return self._prefix + base64.urlsafe_b64decode(token)
 
+    def is_current(self, data: bytes) -> bool:
+        """True if `data` was encrypted under the active key (re-encoding skips it)."""
+        return data.startswith(self._prefix)
+
     def decode(self, data: bytes, context: bytes = b"") -> bytes:
         if data.__class__ is not bytes:
             data = bytes(data)  # a store may hand back a memoryview or bytearray: key ids must hash

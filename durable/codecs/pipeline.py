@@ -196,6 +196,31 @@ class Pipeline:
                 ) from None
         return data
 
+    def is_current(self, payload: bytes) -> bool:
+        """True if this chain, with its active key, would write `payload` just as it is.
+
+        The outermost codec decides when it can tell (e.g. AESGCMCodec by the
+        key id in the payload); when none can, only a chain without codecs
+        says yes, so re-encoding errs on the side of rewriting.
+        """
+        if not payload.startswith(self.header):
+            return False
+        if not self.codecs:
+            return True
+        check = getattr(self.codecs[-1], "is_current", None)
+        return bool(check is not None and check(payload[len(self.header):]))
+
+    def signature_of(self, payload: bytes) -> str | None:
+        """The chain signature a payload's header names ("j+z+a"), or None if unreadable."""
+        if not payload:
+            return None
+        raw = payload[1 : 1 + payload[0]]
+        try:
+            text = raw.decode("ascii")
+        except UnicodeDecodeError:
+            return None
+        return text if len(raw) == payload[0] and text else None
+
     @staticmethod
     def _signature_of(payload: bytes) -> str:
         if not payload:

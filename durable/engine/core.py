@@ -23,6 +23,8 @@ from ..store.types import FINISHED, Claim, NewWorkflow, WorkflowRecord, Write
 from ..store.validate import check_id, check_name
 from .committer import Committer
 from .handle import Handle
+from .recorder import DIGEST_KEY as _DIGEST_KEY
+from .recorder import DIGEST_KEY_CONTEXT as _DIGEST_KEY_CONTEXT
 from .recorder import Recorder
 from .run import Run
 
@@ -33,8 +35,6 @@ log = logging.getLogger("durable")
 P = ParamSpec("P")
 R = TypeVar("R")
 
-_DIGEST_KEY = "digest_key"
-_DIGEST_KEY_CONTEXT = b"durable/digest-key"
 
 
 class Engine:

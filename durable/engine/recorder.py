@@ -19,6 +19,7 @@ from ..codecs.json import JsonSerializer
 from ..codecs.pipeline import Pipeline, context_of
 from ..effects import Call, Effect
 from ..errors import SerializationError
+from ..store.types import StoredPayload
 from ..journal import (
     Entry,
     StoredEntry,
@@ -46,6 +47,35 @@ def _forked() -> None:
 
 
 os.register_at_fork(after_in_child=_forked)
+
+
+DIGEST_KEY = "digest_key"  # the meta key of the store's (encoded) digest key
+DIGEST_KEY_CONTEXT = b"durable/digest-key"
+
+
+def payload_context(payload: StoredPayload) -> bytes | None:
+    """The codec context of a stored payload, as the Recorder built it; None for meta that is not a payload.
+
+    The formulas here and in the Recorder's methods are the same ones; the
+    re-encoding tests round-trip every kind of payload through both.
+    """
+    slot = payload.slot
+    wid = payload.workflow_id or ""
+    if slot == "entry":
+        kind = payload.kind + _FAILED if payload.failed else payload.kind
+        return context_of(wid, payload.run, payload.position if payload.position is not None else -1, kind)
+    if slot == "args":
+        return context_of(wid, payload.run, "args", f"start:{payload.workflow}")
+    if slot == "result":
+        part = "result" if payload.status == "completed" else "failure"
+        return context_of(wid, payload.run, "result", part)
+    if slot == "pending":
+        return context_of(wid, payload.run, "pending", "pending")
+    if slot == "signal":
+        return context_of(wid, 0, "inbox", payload.kind)
+    if slot == "meta" and payload.kind == DIGEST_KEY:
+        return DIGEST_KEY_CONTEXT
+    return None
 
 
 class Recorder:

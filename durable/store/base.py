@@ -9,9 +9,9 @@ only lease expiry uses the store's own wall clock.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Collection, Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-from .types import Claim, Created, Inbox, NewWorkflow, StoredEntry, WorkflowRecord, Write
+from .types import Claim, Created, Inbox, NewWorkflow, StoredEntry, StoredPayload, WorkflowRecord, Write
 
 __all__ = ["Store"]
 
@@ -92,6 +92,12 @@ class Store(Protocol):
 
     async def wait_for_work(self, timeout: float) -> None:
         """Return after `timeout` seconds, or earlier when there may be new work."""
+
+    async def payloads(self, after: tuple[Any, ...] | None, limit: int) -> list[StoredPayload]:
+        """Up to `limit` stored payloads after `after` (a previous one's `where`), in a stable order."""
+
+    async def replace_payloads(self, changes: Sequence[tuple[StoredPayload, bytes]]) -> int:
+        """Put new bytes where each payload still holds the bytes it was read with; the count replaced."""
 
     async def get_meta(self, key: str) -> bytes | None: ...
 

@@ -11,6 +11,7 @@ import asyncio
 import os
 import time
 from collections.abc import AsyncIterator, Collection, Sequence
+from typing import Any
 
 from ..errors import WorkflowClosedError, WorkflowNotFoundError
 from .types import (
@@ -24,6 +25,7 @@ from .types import (
     NewWorkflow,
     Signal,
     StoredEntry,
+    StoredPayload,
     WorkflowRecord,
     Write,
 )
@@ -351,6 +353,57 @@ class MemoryStore:
     def _wake(self) -> None:
         if self._event is not None:
             self._event.set()
+
+    async def payloads(self, after: tuple[Any, ...] | None, limit: int) -> list[StoredPayload]:
+        found: list[StoredPayload] = []
+        for key in sorted(self._meta):
+            found.append(StoredPayload((0, key, 0), "meta", self._meta[key], kind=key))
+        for row in sorted(self._rows.values(), key=lambda r: r.id):
+            common = {"workflow_id": row.id, "workflow": row.name, "run": row.run, "status": row.status}
+            for index, slot in enumerate(("args", "result", "pending")):
+                data = getattr(row, slot)
+                if data is not None:
+                    found.append(StoredPayload((1, row.id, index), slot, data, **common))
+            for position in sorted(row.journal):
+                e = row.journal[position]
+                found.append(StoredPayload((2, row.id, position), "entry", e.payload, position=position,
+                                           kind=e.kind, failed=bool(e.failed), **common))
+            for signal in row.inbox:
+                found.append(StoredPayload((3, row.id, signal.seq), "signal", signal.payload, kind=signal.name,
+                                           **common))
+        found.sort(key=lambda p: p.where)
+        if after is not None:
+            found = [p for p in found if p.where > after]
+        return found[:limit]
+
+    async def replace_payloads(self, changes: Sequence[tuple[StoredPayload, bytes]]) -> int:
+        replaced = 0
+        for old, new in changes:
+            table, first, second = old.where
+            if table == 0:
+                if self._meta.get(first) == old.data:
+                    self._meta[first] = new
+                    replaced += 1
+                continue
+            row = self._rows.get(first)
+            if row is None:
+                continue
+            if table == 1:
+                slot = ("args", "result", "pending")[second]
+                if getattr(row, slot) == old.data:
+                    setattr(row, slot, new)
+                    replaced += 1
+            elif table == 2:
+                e = row.journal.get(second)
+                if e is not None and e.payload == old.data:
+                    row.journal[second] = e._replace(payload=new)
+                    replaced += 1
+            else:
+                for i, signal in enumerate(row.inbox):
+                    if signal.seq == second and signal.payload == old.data:
+                        row.inbox[i] = Signal(signal.seq, signal.name, new)
+                        replaced += 1
+        return replaced
 
     async def get_meta(self, key: str) -> bytes | None:
         return self._meta.get(key)

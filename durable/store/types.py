@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ..journal import StoredEntry
 
@@ -20,6 +21,7 @@ __all__ = [
     "Signal",
     "STATUSES",
     "StoredEntry",
+    "StoredPayload",
     "WorkflowRecord",
     "Write",
 ]
@@ -114,6 +116,26 @@ class Inbox:
     signals: list[Signal]
     poke: int
     cancel_requested: bool
+
+
+@dataclass(slots=True)
+class StoredPayload:
+    """One payload as stored, with what its codec context is made of (for re-encoding).
+
+    `slot` is "meta", "args", "result", "pending", "entry" or "signal";
+    `where` is the store's own address of it, in paging order.
+    """
+
+    where: tuple[Any, ...]
+    slot: str
+    data: bytes
+    workflow_id: str | None = None
+    workflow: str | None = None
+    run: int = 0
+    status: str | None = None
+    position: int | None = None
+    kind: str = ""  # the entry kind, the signal name, or the meta key
+    failed: bool = False
 
 
 @dataclass(slots=True)

@@ -11,7 +11,19 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ...errors import WorkflowClosedError, WorkflowNotFoundError
-from ..types import CONFLICT, FENCED, FINISHED, OK, Claim, NewWorkflow, Signal, StoredEntry, WorkflowRecord, Write
+from ..types import (
+    CONFLICT,
+    FENCED,
+    FINISHED,
+    OK,
+    Claim,
+    NewWorkflow,
+    Signal,
+    StoredEntry,
+    StoredPayload,
+    WorkflowRecord,
+    Write,
+)
 
 _new_entry = tuple.__new__
 
@@ -168,6 +180,65 @@ def append_many(conn: sqlite3.Connection, writes: Sequence[Write], keys: Sequenc
         outcomes[i] = OK
     for i in fenced:
         outcomes[i] = FENCED
+
+
+_SLOTS = ("args", "result", "pending")
+
+
+def payload_page(conn: sqlite3.Connection, after: tuple[Any, ...] | None, limit: int) -> list[StoredPayload]:
+    """Stored payloads in (table, key, part) order: meta, workflow columns, journal, inbox."""
+    table, first, second = after if after is not None else (-1, None, -1)
+    out: list[StoredPayload] = []
+    if table <= 0:
+        start = first if table == 0 else ""
+        for key, value in conn.execute("SELECT key, value FROM meta WHERE key > ? ORDER BY key LIMIT ?",
+                                       (start, limit)):
+            out.append(StoredPayload((0, key, 0), "meta", value, kind=key))
+    if len(out) < limit and table <= 1:
+        start, part = (first, second) if table == 1 else (-1, -1)
+        for row in conn.execute("SELECT key, id, name, run, status, args, result, pending FROM workflows "
+                                "WHERE key >= ? ORDER BY key LIMIT ?", (start, limit)):
+            for index, slot in enumerate(_SLOTS):
+                if (row[0], index) <= (start, part) or row[5 + index] is None:
+                    continue
+                out.append(StoredPayload((1, row[0], index), slot, row[5 + index], workflow_id=row[1],
+                                         workflow=row[2], run=row[3], status=row[4]))
+    if len(out) < limit and table <= 2:
+        start, position = (first, second) if table == 2 else (-1, -1)
+        for wf, pos, kind, failed, payload, wid, name, run, status in conn.execute(
+                "SELECT j.wf, j.position, l.kind, j.failed, j.payload, w.id, w.name, w.run, w.status "
+                "FROM journal j JOIN labels l ON l.label = j.label JOIN workflows w ON w.key = j.wf "
+                "WHERE (j.wf, j.position) > (?, ?) ORDER BY j.wf, j.position LIMIT ?", (start, position, limit)):
+            out.append(StoredPayload((2, wf, pos), "entry", payload, workflow_id=wid, workflow=name, run=run,
+                                     status=status, position=pos, kind=kind, failed=bool(failed)))
+    if len(out) < limit:
+        start = first if table == 3 else -1
+        for seq, name, payload, wid, workflow, run in conn.execute(
+                "SELECT i.seq, i.name, i.payload, w.id, w.name, w.run FROM inbox i JOIN workflows w "
+                "ON w.key = i.wf WHERE i.seq > ? ORDER BY i.seq LIMIT ?", (start, limit)):
+            out.append(StoredPayload((3, seq, 0), "signal", payload, workflow_id=wid, workflow=workflow,
+                                     run=run, kind=name))
+    return out[:limit]
+
+
+def replace_payloads(conn: sqlite3.Connection, changes: Sequence[tuple[StoredPayload, bytes]]) -> int:
+    """Compare-and-swap: a payload rewritten since it was read keeps its new bytes."""
+    replaced = 0
+    for old, new in changes:
+        table, first, second = old.where
+        if table == 0:
+            cursor = conn.execute("UPDATE meta SET value = ? WHERE key = ? AND value = ?", (new, first, old.data))
+        elif table == 1:
+            column = _SLOTS[second]
+            cursor = conn.execute(f"UPDATE workflows SET {column} = ? WHERE key = ? AND {column} = ?",
+                                  (new, first, old.data))
+        elif table == 2:
+            cursor = conn.execute("UPDATE journal SET payload = ? WHERE wf = ? AND position = ? AND payload = ?",
+                                  (new, first, second, old.data))
+        else:
+            cursor = conn.execute("UPDATE inbox SET payload = ? WHERE seq = ? AND payload = ?", (new, first, old.data))
+        replaced += cursor.rowcount
+    return replaced
 
 
 def signal(conn: sqlite3.Connection, workflow_id: str, name: str, payload: bytes, now: float) -> int:

@@ -18,9 +18,10 @@ import socket
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Collection, Sequence
+from typing import Any
 
 from ...errors import WorkflowNotFoundError
-from ..types import Claim, Created, Inbox, NewWorkflow, StoredEntry, WorkflowRecord, Write
+from ..types import Claim, Created, Inbox, NewWorkflow, StoredEntry, StoredPayload, WorkflowRecord, Write
 from ..validate import check_new
 from ..wait import wait_event
 from . import ops
@@ -418,6 +419,12 @@ class SQLiteStore:
             if remaining <= 0:
                 return
             await wait_event(event, min(self.notify_interval, remaining))
+
+    async def payloads(self, after: tuple[Any, ...] | None, limit: int) -> list[StoredPayload]:
+        return await self._read(lambda conn: ops.payload_page(conn, after, limit))
+
+    async def replace_payloads(self, changes: Sequence[tuple[StoredPayload, bytes]]) -> int:
+        return await self._write(lambda conn: ops.replace_payloads(conn, changes))
 
     async def get_meta(self, key: str) -> bytes | None:
         def op(conn: sqlite3.Connection) -> bytes | None:
