@@ -13,7 +13,9 @@ from collections.abc import Sequence
 
 __all__ = ["main"]
 
-_GROUPS: tuple[str, ...] = ("durable.cli.demo", "durable.cli.inspect", "durable.cli.replay", "durable.cli.keys")
+_GROUPS: tuple[str, ...] = (
+    "durable.cli.demo", "durable.cli.inspect", "durable.cli.replay", "durable.cli.keys", "durable.cli.worker",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
