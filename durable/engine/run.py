@@ -192,7 +192,9 @@ class Run:
                         return
                     driver = self.driver
                     assert driver is not None
-                    continue
+                    if self.events or self.stale or driver.fresh or driver.outbox or driver.state != WAITING:
+                        continue  # something new (or the next run after continue_as_new)
+                    return
                 self.busy = True
                 future = committer.enqueue(write)
                 future.add_done_callback(lambda f: self._on_commit(write, final, parking, f))
@@ -209,7 +211,10 @@ class Run:
         self.advancing = True
         try:
             if self._after_commit(write, final, parking, future.result()):
-                self._advance_loop()
+                driver = self.driver
+                assert driver is not None
+                if self.events or self.stale or driver.fresh or driver.outbox or driver.state != WAITING:
+                    self._advance_loop()
         except Exception as exc:
             self._fail(exc)
         finally:
@@ -600,9 +605,13 @@ class Run:
         if dirty_state:
             self.pending_blob = rec.dump_pending(self.id, self.run, self._state())
             self.pending_dirty = False
-        write = Write(self.id, self.token, "running", now, driver.take_outbox(), self.pending_blob,
-                      consumed=self.consumed, seen_poke=self.poke, creates=self.creates,
-                      cancel=self.cancels, clear_cancel=self.clear_cancel)
+        write = Write(self.id, self.token, "running", now, driver.take_outbox(), self.pending_blob)
+        write.seen_poke = self.poke
+        extras = bool(self.consumed or self.creates or self.cancels or self.clear_cancel)
+        if extras:  # rare: most steps only add entries
+            write.consumed, write.creates, write.cancel = self.consumed, self.creates, self.cancels
+            write.clear_cancel = self.clear_cancel
+            self.consumed, self.creates, self.cancels, self.clear_cancel = [], [], [], False
         if final:
             self._finish(write)
         elif parking:
@@ -611,11 +620,9 @@ class Run:
             write.ready_at = min(wanted) if wanted else None
             write.release = True
         shape = (write.status, write.seen_poke)
-        write.touch = (not self.touched or final or parking or dirty_state or shape != self.written
-                       or bool(self.consumed or self.creates or self.cancels or self.clear_cancel))
+        write.touch = not self.touched or final or parking or dirty_state or extras or shape != self.written
         self.touched = True
         self.written = shape
-        self.consumed, self.creates, self.cancels, self.clear_cancel = [], [], [], False
         self.dirty = False
         return write
 

@@ -228,8 +228,14 @@ class MemoryStore:
             if row is None or row.lease_token != write.token or row.lease_owner is None:
                 outcomes.append(FENCED)
                 continue
-            if any(e.position in row.journal for e in write.entries):
+            journal = row.journal
+            if any(e[0] in journal for e in write.entries):
                 outcomes.append(CONFLICT)
+                continue
+            if not write.touch:  # only entries: the row itself is as the last write left it
+                for entry in write.entries:
+                    journal[entry[0]] = entry
+                outcomes.append(OK)
                 continue
             self._apply(row, write, now)
             outcomes.append(OK)
