@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 from ..store.base import Store
 from ..store.types import Write
@@ -56,11 +57,22 @@ class Committer:
     def enqueue(self, write: Write) -> asyncio.Future[str]:
         """Queue `write` for the next group commit; the future of its outcome."""
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._queue.append((write, future))
+        self._push(write, future)
+        return future
+
+    def then(self, write: Write, done: Callable[[str | None, BaseException | None], None]) -> None:
+        """Queue `write`; call `done(outcome, None)` once committed, or `done(None, error)`.
+
+        The hot path: no future per write, and no event-loop round between the
+        commit and what it unblocks. `done` must not raise.
+        """
+        self._push(write, done)
+
+    def _push(self, write: Write, waiter: Any) -> None:
+        self._queue.append((write, waiter))
         if len(self._queue) == 1 and self._wakeup is not None:
             self._idle.clear()  # type: ignore[union-attr]
             self._wakeup.set()
-        return future
 
     async def _run(self) -> None:
         assert self._wakeup is not None and self._idle is not None
@@ -74,20 +86,17 @@ class Committer:
             try:
                 outcomes = await self._store.commit([w for w, _ in batch], self._now())
             except asyncio.CancelledError:
-                for _, future in batch:
-                    if not future.done():
-                        future.cancel()
+                for _, waiter in batch:
+                    _settle(waiter, None, None, cancelled=True)
                 raise
             except Exception as exc:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
+                for _, waiter in batch:
+                    _settle(waiter, None, exc)
                 continue
             self.commits += 1
             self.writes += len(batch)
-            for (_, future), outcome in zip(batch, outcomes):
-                if not future.done():
-                    future.set_result(outcome)
+            for (_, waiter), outcome in zip(batch, outcomes):
+                _settle(waiter, outcome, None)
 
     async def stop(self) -> None:
         """Commit what is queued, then stop."""
@@ -99,7 +108,20 @@ class Committer:
                 await self._task
             except asyncio.CancelledError:
                 pass
-        for _, future in self._queue:
-            if not future.done():
-                future.cancel()
+        for _, waiter in self._queue:
+            _settle(waiter, None, None, cancelled=True)
         self._queue.clear()
+
+
+def _settle(waiter: Any, outcome: str | None, error: BaseException | None, cancelled: bool = False) -> None:
+    if isinstance(waiter, asyncio.Future):
+        if waiter.done():
+            return
+        if cancelled:
+            waiter.cancel()
+        elif error is not None:
+            waiter.set_exception(error)
+        else:
+            waiter.set_result(outcome)  # type: ignore[arg-type]
+    elif not cancelled:  # a cancelled commit means the engine is closing: nothing to resume
+        waiter(outcome, error)

@@ -98,6 +98,7 @@ class Engine:
         self._parked: OrderedDict[str, Run] = OrderedDict()
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._result_waiting = 0
+        self.suspects = 0  # active runs suspected of killing a worker (see Run.suspect)
         self._tasks: list[asyncio.Task[Any]] = []
         self._kick_event: asyncio.Event | None = None
         self._names: frozenset[str] = frozenset()
@@ -225,8 +226,9 @@ class Engine:
         self.stats["started"] += 1
         if created.token is not None:
             record = created.record
-            self._activate(Claim(workflow_id, wf.name, 0, created.token, record.status, payload, None, 0,
-                                 False, record.attempts, parent_id=None))
+            claim = Claim(workflow_id, wf.name, 0, created.token, record.status, payload, None, 0,
+                          False, record.attempts, parent_id=None)
+            self._activate(claim, fresh=(args, kwargs))
         return Handle(self, workflow_id, wf.name)
 
     def handle(self, workflow_id: str) -> Handle[Any]:
@@ -362,7 +364,7 @@ class Engine:
             try:
                 # One workflow suspected of killing a worker at a time, so a
                 # poison pill crashes alone and innocent bystanders recover.
-                suspects = 0 if any(run.suspect for run in self._active.values()) else 1
+                suspects = 0 if self.suspects else 1
                 claims = await store.claim(self.worker_id, self._names, max(0, min(capacity, 500)),
                                            self.lease, self.clock.now(), suspects)
             except Exception:
@@ -440,7 +442,7 @@ class Engine:
             return
         self._activate(claim)
 
-    def _activate(self, claim: Claim) -> None:
+    def _activate(self, claim: Claim, fresh: tuple[tuple, dict] | None = None) -> None:
         wf = self.registry.get(claim.name)
         if wf is None:
             self._block_claim(claim, f"workflow {claim.name!r} is not registered in this worker")
@@ -452,7 +454,11 @@ class Engine:
             run.adopt(claim)
         else:
             run = Run(self, claim, wf, claim.parent_id)
+            if fresh is not None:
+                run.start_fresh(*fresh)  # created just now: nothing to read back from the store
         self._active[claim.id] = run
+        if run.suspect:
+            self.suspects += 1
         run.begin()
 
     async def _warm_up(self) -> None:
@@ -496,6 +502,9 @@ class Engine:
     def _run_exit(self, run: Run, *, cache: bool) -> None:
         if self._active.get(run.id) is run:
             del self._active[run.id]
+            if run.suspect:
+                run.suspect = False
+                self.suspects -= 1
         if cache and self._state == "open":
             self._parked[run.id] = run
             self._parked.move_to_end(run.id)

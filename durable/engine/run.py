@@ -131,6 +131,19 @@ class Run:
         else:
             self._advance()
 
+    def start_fresh(self, args: tuple, kwargs: dict) -> None:
+        """A workflow this engine has just created: its journal and inbox are empty.
+
+        A signal sent since its creation pokes it like any other, so skipping
+        the reads loses nothing.
+        """
+        driver = self._new_driver(args, kwargs)
+        assert driver is not None
+        driver.feed((), last=True)
+        driver.start()
+        self.inbox = []
+        self.stale = False
+
     def stop(self) -> None:
         """The engine is closing: stop everything in flight; what is not recorded is redone later."""
         self.done = True
@@ -196,21 +209,24 @@ class Run:
                         continue  # something new (or the next run after continue_as_new)
                     return
                 self.busy = True
-                future = committer.enqueue(write)
-                future.add_done_callback(lambda f: self._on_commit(write, final, parking, f))
+                committer.then(write, lambda outcome, error: self._on_commit(write, final, parking, outcome, error))
                 return
             if self.to_start:
                 self._start_all()  # nothing new to make durable first
             if not self.events:
                 return  # idle until the next outcome, timer or poke
 
-    def _on_commit(self, write: Write, final: bool, parking: bool, future: asyncio.Future[str]) -> None:
+    def _on_commit(self, write: Write, final: bool, parking: bool, outcome: str | None,
+                   error: BaseException | None) -> None:
         self.busy = False
-        if self.done or future.cancelled():
+        if self.done:
+            return
+        if error is not None:
+            self._fail(error)
             return
         self.advancing = True
         try:
-            if self._after_commit(write, final, parking, future.result()):
+            if self._after_commit(write, final, parking, outcome):  # type: ignore[arg-type]
                 driver = self.driver
                 assert driver is not None
                 if self.events or self.stale or driver.fresh or driver.outbox or driver.state != WAITING:
@@ -663,6 +679,7 @@ class Run:
         engine = self.engine
         if self.suspect:
             self.suspect = False  # it wrote: progress, so the next suspect may run
+            engine.suspects -= 1
             engine._kick()
         if write.wake:
             for target in write.wake:
