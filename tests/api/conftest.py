@@ -57,7 +57,22 @@ async def wait_status(engine: durable.Engine, workflow_id: str, status: str, tim
         ) from None
 
 
+_store = {"kind": "memory", "dir": None}
+
+
+@pytest.fixture(autouse=True, params=["memory", "sqlite"])
+def api_store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every API test runs twice: on the in-memory store and on a SQLite file."""
+    _store["kind"], _store["dir"] = request.param, tmp_path
+    return request.param
+
+
 def memory_engine(registry: durable.Registry, **kwargs: Any) -> durable.Engine:
+    """An engine on this run's store: memory, or a fresh SQLite file per engine."""
+    if _store["kind"] == "sqlite":
+        directory = Path(_store["dir"])  # type: ignore[arg-type]
+        path = directory / f"api-{len(list(directory.glob('api-*.db')))}.db"
+        return durable.Engine(str(path), registry=registry, **kwargs)
     return durable.Engine("memory:", registry=registry, **kwargs)
 
 
