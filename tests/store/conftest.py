@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 import pytest
 
 from durable.store import MemoryStore, Store
 
-BACKENDS = ["memory", "sqlite"]
-if os.environ.get("DURABLE_POSTGRES_DSN"):
-    BACKENDS.append("postgres")
+BACKENDS = ["memory", "sqlite", "postgres"]  # postgres: a throwaway cluster (tests/pgcluster.py), skipped if none
 
 
 @pytest.fixture(params=BACKENDS)
@@ -28,5 +25,5 @@ def make_store(request: pytest.FixtureRequest, tmp_path) -> Callable[[], Store]:
         return lambda: SQLiteStore(path)
     from durable.store import open_store
 
-    dsn = os.environ["DURABLE_POSTGRES_DSN"]
+    dsn = request.getfixturevalue("pg_dsn")  # a fresh database per test
     return lambda: open_store(dsn)

@@ -12,7 +12,8 @@ what to write and when stays in the engine.
 
 Locking rule, so concurrent commits and claims never deadlock: whoever
 locks several workflow rows locks them in `key` order, or skips locked ones
-(SKIP LOCKED). Rows are read and written by `key`; ids are looked up once.
+(SKIP LOCKED). A commit locks every row it may touch (its own workflows,
+those it wakes or cancels) in its first statement.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ BEGIN
     UPDATE workflows w SET lease_owner = me, lease_token = w.lease_token + 1, lease_expires = wall + lease_s,
                            attempts = w.attempts + 1, notified_poke = w.poke
     FROM (SELECT f.key FROM workflows f
-          WHERE f.ready_at <= now_ AND f.attempts >= 0 AND f.name = ANY(names)
+          WHERE f.ready_at <= now_ AND f.lease_owner IS NULL AND f.attempts = 0 AND f.name = ANY(names)
           ORDER BY f.ready_at LIMIT lim FOR UPDATE SKIP LOCKED) c
     WHERE w.key = c.key
     RETURNING w.id, w.name, w.run, w.lease_token, w.status, w.args, w.pending, w.poke, w.cancel_requested,

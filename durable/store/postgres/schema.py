@@ -27,8 +27,9 @@ Tables
 - meta: small settings, e.g. the (encrypted) digest key.
 - schema_version: one row, the version below.
 
-The functions `commit_writes` and `claim_work` (functions.py) apply a group
-commit and a claim in one round trip each.
+The functions `commit_writes`, `claim_work` and `sweep` (functions.py) apply
+a group commit, a claim and the release of dead or expired leases, each in
+one round trip.
 """
 
 from __future__ import annotations

@@ -8,22 +8,32 @@ Connections, per open store:
 - watcher (workers only): blocked on another worker's lock, to learn of its
   death the moment it happens;
 - a pool (`pool_size`, default 8) for claims, reads and everything else.
-
 The control and watcher connections need a real session: behind a pooler,
 use session pooling, not transaction pooling.
 
-A commit is one call of the `commit_writes` function: one round trip, one
-transaction, however many workflows it carries (plus one round trip the
-first time this process sees a new (kind, name) label). A claim is one call
-of `claim_work`. Deadlocks cannot arise among durable's own statements (all
-lock rows in key order or skip locked ones), and a deadlock or
-serialization failure is retried anyway: the statement rolled back whole.
+Round trips: a commit is one call of the `commit_writes` function, one
+transaction however many workflows it carries; a commit of one write that
+only appends journal entries (the common step) is one plain INSERT instead.
+The first time this process sees a (kind, name) label costs one more round
+trip. A claim is one call of `claim_work`. Concurrent creates, record and
+inbox reads and first journal chunks are grouped into one statement each
+(batch.py), as the committer groups writes.
+
+Deadlocks cannot arise among durable's own statements (all lock rows in key
+order or skip locked ones); a deadlock or serialization failure is retried
+anyway, since the statement rolled back whole. A commit that fails any other
+way (a lost connection) is not retried: it may have committed.
+
+Wake-ups: every change that makes work for someone (a create, a signal, a
+cancel, an unblock, a write that releases a workflow ready now, creates
+children, wakes or cancels another) sends NOTIFY, which LISTENing stores
+turn into an early return from `wait_for_work`; this process's own changes
+set the event directly.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import time
@@ -32,12 +42,15 @@ from typing import Any, TypeVar
 
 from ...errors import WorkflowClosedError, WorkflowNotFoundError
 from ...journal import StoredEntry
-from ..types import CONFLICT, FENCED, OK, Claim, Created, Inbox, NewWorkflow, Signal, WorkflowRecord, Write
+from ..types import (
+    CONFLICT, FENCED, OK, Claim, Created, Inbox, NewWorkflow, Signal, StoredPayload, WorkflowRecord, Write,
+)
 from ..validate import check_name, check_new
-from . import convert, sql
+from ..wait import wait_event
+from . import convert, payloads, sql
 from .batch import Batcher
-from .workers import Members
 from .schema import check_schema_name, lock_namespace, migrate
+from .workers import Members
 
 __all__ = ["PostgresStore"]
 
@@ -69,7 +82,9 @@ class PostgresStore:
 
     `pool_size` bounds the pool used for claims and reads; `sweep_interval`
     is the least time between two looks for dead workers and expired leases
-    at claim time (the watcher reports deaths at once anyway).
+    at claim time; `watch=False` does without the watcher connection (a dead
+    worker is then noticed at the next claim, within the engine's poll
+    interval, instead of at once).
     """
 
     def __init__(self, dsn: str, *, schema: str = "durable", pool_size: int = 8, sweep_interval: float = 0.05,
@@ -415,10 +430,16 @@ class PostgresStore:
         if event is None:
             await asyncio.sleep(timeout)
             return
-        if not event.is_set():
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(event.wait(), timeout)
+        await wait_event(event, timeout)
         event.clear()
+
+    # -- key rotation -------------------------------------------------------------------------
+
+    async def payloads(self, after: tuple[Any, ...] | None, limit: int) -> list[StoredPayload]:
+        return await payloads.page(self._check(), after, limit)
+
+    async def replace_payloads(self, changes: Sequence[tuple[StoredPayload, bytes]]) -> int:
+        return await payloads.replace(self._check(), changes, self._retrying)
 
     # -- meta -------------------------------------------------------------------------------
 

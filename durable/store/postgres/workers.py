@@ -79,10 +79,10 @@ class Members:
         return self.control is None or self.control.is_closed()
 
     async def register(self, worker: str, names: list[bytes], now: float) -> None:
-        self._names[worker] = names
         async with self._lock:
             await self._reconnect()
             await self._add(worker, names, now)
+            self._names[worker] = names
         if self._watch and self.watcher is None:
             self.watcher = Watcher(self._connect, self._namespace, lambda: set(self._keys.values()),
                                    self._on_death)
