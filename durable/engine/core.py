@@ -99,6 +99,7 @@ class Engine:
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._result_waiting = 0
         self.suspects = 0  # active runs suspected of killing a worker (see Run.suspect)
+        self._retrying: dict[str, int] = {}  # workflow id -> lease token, after a store failure
         self._tasks: list[asyncio.Task[Any]] = []
         self._kick_event: asyncio.Event | None = None
         self._names: frozenset[str] = frozenset()
@@ -421,9 +422,9 @@ class Engine:
     async def _renew(self) -> None:
         while True:
             await asyncio.sleep(self.lease / 3)
-            if self._active:
+            if self._active or self._retrying:
                 try:
-                    await self.store.renew(self.worker_id, list(self._active), self.lease)
+                    await self.store.renew(self.worker_id, [*self._active, *self._retrying], self.lease)
                 except Exception:
                     log.exception("renewing leases failed; will retry")
 
@@ -511,6 +512,36 @@ class Engine:
             while len(self._parked) > self.max_cached:
                 self._parked.popitem(last=False)
         self._kick()
+
+    def _retry_later(self, workflow_id: str, token: int) -> None:
+        """Take a run up again after a store failure, if this worker still holds its lease."""
+        if self._state != "open":
+            return
+        self._retrying[workflow_id] = token
+        task = asyncio.get_running_loop().create_task(self._resume_after_trouble(workflow_id, token))
+        self._tasks.append(task)
+        task.add_done_callback(lambda t: self._tasks.remove(t) if t in self._tasks else None)
+
+    async def _resume_after_trouble(self, workflow_id: str, token: int) -> None:
+        delay = 0.5
+        try:
+            while self._state == "open":
+                await asyncio.sleep(delay)
+                try:
+                    record = await self.store.get(workflow_id)
+                except Exception:
+                    log.warning("workflow %r: the store still fails; retrying in %.0fs", workflow_id, delay * 2)
+                    delay = min(delay * 2, 30.0)
+                    continue
+                if (record is None or record.lease_owner != self.worker_id or record.token != token
+                        or workflow_id in self._active):
+                    return  # taken over (or finished) meanwhile: nothing left to do here
+                self._activate(Claim(record.id, record.name, record.run, token, record.status, record.args,
+                                     record.pending, 0, record.cancel_requested, record.attempts,
+                                     parent_id=record.parent_id))
+                return
+        finally:
+            self._retrying.pop(workflow_id, None)
 
     def _poke_local(self, workflow_id: str) -> None:
         run = self._active.get(workflow_id)

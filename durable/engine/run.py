@@ -168,7 +168,10 @@ class Run:
             self.task = None
             if not isinstance(exc, Exception):
                 raise
-            self._fail(exc)
+            if isinstance(exc, (Blocked, AssertionError, *_BLOCKING)):
+                self._fail(exc)
+            else:
+                self._store_trouble(exc)  # the store failed a read: try again later, block nothing
             return
         self.busy = False
         self.task = None
@@ -201,7 +204,12 @@ class Run:
             if self.dirty or self.pending_dirty or driver.outbox or final or parking:
                 write = self._write(final, parking)
                 if committer.sync:
-                    if not self._after_commit(write, final, parking, committer.commit_now(write)):
+                    try:
+                        outcome = committer.commit_now(write)
+                    except Exception as exc:
+                        self._store_trouble(exc)
+                        return
+                    if not self._after_commit(write, final, parking, outcome):
                         return
                     driver = self.driver
                     assert driver is not None
@@ -222,7 +230,7 @@ class Run:
         if self.done:
             return
         if error is not None:
-            self._fail(error)
+            self._store_trouble(error)
             return
         self.advancing = True
         try:
@@ -271,6 +279,19 @@ class Run:
             log.error("workflow %r: internal error", self.id, exc_info=exc)
             reason = f"internal error: {type(exc).__name__}: {exc} (this is a bug in durable)"
         self._spawn(self._block, reason)
+
+    def _store_trouble(self, exc: BaseException) -> None:
+        """The store failed (a lost connection, a full disk): not the workflow's fault.
+
+        Nothing is written and nothing is blocked. The run leaves memory (what
+        was not committed is redone), and the engine takes it up again from the
+        store a little later if this worker still holds its lease.
+        """
+        log.warning("workflow %r: the store failed (%s: %s); retrying shortly", self.id,
+                    type(exc).__name__, exc, exc_info=exc)
+        self._stop_all()
+        self._exit(cache=False)
+        self.engine._retry_later(self.id, self.token)
 
     async def replay_only(self) -> None:
         """Replay to the current wait and stop: no lease is held, nothing is written."""

@@ -15,6 +15,7 @@ from .memory import MemoryStore
 from .types import Claim, Created, Inbox, NewWorkflow, Signal, StoredEntry, WorkflowRecord, Write
 
 if TYPE_CHECKING:
+    from .postgres import PostgresStore
     from .sqlite import SQLiteStore
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "Inbox",
     "MemoryStore",
     "NewWorkflow",
+    "PostgresStore",
     "SQLiteStore",
     "Signal",
     "Store",

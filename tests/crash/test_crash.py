@@ -161,12 +161,12 @@ def test_repeated_crashes_at_different_points(tmp_path: Path) -> None:
     killed(run(db, "start", 3, 6, "--crash", crashes[0]))
     for point in crashes[1:]:
         history.append((recorded(db), executions(db)))
-        proc = run(db, "resume", 3, 6, "--crash", point)
+        proc = run(db, "start", 3, 6, "--crash", point)  # idempotent: creates what the first life did not
         if proc.returncode == 0:  # the point was not reached: everything finished
             break
         killed(proc)
     history.append((recorded(db), executions(db)))
-    assert finished(run(db, "resume", 3, 6)) == expected(3, 6)
+    assert finished(run(db, "start", 3, 6)) == expected(3, 6)
     for before, counts in history:
         check_no_rerun(db, before, counts)
     assert max(executions(db).values()) <= 1 + len(crashes)
@@ -180,7 +180,8 @@ def test_a_workflow_that_keeps_killing_its_worker_is_blocked(tmp_path: Path) -> 
         if proc.returncode == 0:
             break
         killed(proc)
-        proc = run(db, "resume", 3, 3, "--crash", "activity:wf-0:1", "--settle")
+        # "start" again: the first life may have died before creating all three.
+        proc = run(db, "start", 3, 3, "--crash", "activity:wf-0:1", "--settle")
     outcome = finished(proc)
     assert outcome["statuses"] == {"wf-0": "blocked", "wf-1": "completed", "wf-2": "completed"}
     with sqlite3.connect(db) as conn:

@@ -355,3 +355,32 @@ async def test_list_pages_by_id(make_store) -> None:  # type: ignore[no-untyped-
         assert [r.id for r in await store.list(status="completed")] == []
     finally:
         await store.close()
+
+
+async def test_append_only_writes_are_fenced_like_the_others(make_store) -> None:  # type: ignore[no-untyped-def]
+    store = await opened(make_store)
+    try:
+        await store.register_worker("w1", NAMES, 0.0)
+        for workflow_id in ("a", "b"):
+            await store.create(new(workflow_id))
+        claims = {c.id: c for c in await store.claim("w1", NAMES, 10, 30.0, 1.0)}
+        a, b = claims["a"].token, claims["b"].token
+
+        def append(workflow_id: str, token: int, *entries: StoredEntry) -> Write:
+            return Write(workflow_id, token, "running", 1.0, list(entries), touch=False)
+
+        assert await store.commit([append("a", a + 1, entry(0))], 1.0) == [FENCED]  # alone
+        assert await store.commit([append("a", a, entry(0, b"first"))], 1.0) == [OK]
+        assert await store.commit([append("a", a, entry(0, b"again"))], 1.0) == [CONFLICT]
+        # Together, as group commit batches them: one stale, one good, one taken position.
+        batch = [append("a", a, entry(1)), append("b", b + 7, entry(0)), append("b", b, entry(0))]
+        assert await store.commit(batch, 1.0) == [OK, FENCED, OK]
+        taken = [append("a", a, entry(2)), append("b", b, entry(0, b"dup"))]
+        assert await store.commit(taken, 1.0) == [OK, CONFLICT]
+        # After the lease is given up, an append with the old token is refused.
+        assert await store.commit([Write("a", a, "waiting", None, release=True)], 1.0) == [OK]
+        assert await store.commit([append("a", a, entry(3))], 1.0) == [FENCED]
+        assert [(e.position, e.payload) for e in await journal(store, "a")] == [(0, b"first"), (1, b"p"), (2, b"p")]
+        assert [(e.position, e.payload) for e in await journal(store, "b")] == [(0, b"p")]
+    finally:
+        await store.close()

@@ -209,8 +209,9 @@ class SQLiteStore:
     async def unregister_worker(self, worker: str) -> None:
         def op(conn: sqlite3.Connection) -> None:
             conn.execute(
+                # ready_at is on the engine's clock (maybe virtual): keep it, or take the last write's time.
                 "UPDATE workflows SET lease_owner = NULL, lease_expires = NULL, attempts = 0, "
-                "ready_at = coalesce(ready_at, ?) WHERE lease_owner = ?", (time.time(), worker))
+                "ready_at = coalesce(ready_at, updated_at) WHERE lease_owner = ?", (worker,))
             conn.execute("DELETE FROM workers WHERE worker = ?", (worker,))
             self._notify = True
 
