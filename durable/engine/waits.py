@@ -1,0 +1,344 @@
+"""What a run does for each kind of wait: the reacting half of `Run`.
+
+An activity outcome is recorded or scheduled for retry; a deadline ends a
+sleep, times out a receive or ends a retry backoff; a signal is matched to
+the oldest waiting receive of its name; a finished child's outcome is
+recorded; a cancel is delivered to every leaf still waiting. Each of these
+only changes the run in memory and marks what the next write must carry;
+`Run` (run.py) decides when to commit and what may start after it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..driver import WAITING, Leaf
+from ..effects import Call, Receive, Sleep
+from ..errors import SerializationError, WorkflowExistsError
+from ..journal import child_failure, record_of, signal_failure
+from ..store.types import FINISHED, NewWorkflow
+from .activity import ActivityInfo, start_attempt
+
+if TYPE_CHECKING:
+    from ..driver import Driver
+    from ..store.types import Signal
+    from .core import Engine
+
+__all__ = ["Waits"]
+
+_new_info = tuple.__new__
+
+
+class Waits:
+    """Mixed into `Run`; the state it uses is set up in `Run.__init__`."""
+
+    engine: Engine
+    driver: Driver | None
+    id: str
+    name: str
+    run: int
+    deadlines: dict[int, float]
+    attempts: dict[int, list[Any]]
+    tasks: dict[int, tuple[int, Any]]
+    timers: dict[int, Any]
+    children: dict[int, str]
+    child_outcomes: dict[int, tuple[bool, Any]]
+    inbox: list[Signal] | None
+    events: list[tuple[Any, ...]]
+    to_start: list[Leaf]
+    consumed: list[int]
+    creates: list[NewWorkflow]
+    cancels: list[str]
+
+    # -- reading what changed outside ---------------------------------------------------
+
+    async def _refresh(self) -> None:
+        self.stale = False
+        engine = self.engine
+        driver = self.driver
+        assert driver is not None
+        # Every refresh follows a claim or a poke, and a poke may be a cancel
+        # as much as a signal: read the flag along with the signals.
+        inbox = await engine._store.inbox(self.id)
+        self.inbox = inbox.signals
+        self.poke = max(self.poke, inbox.poke)
+        self.cancel_requested = self.cancel_requested or inbox.cancel_requested
+        for position, child_id in list(self.children.items()):
+            if position in self.child_outcomes or not driver.wants(position):
+                continue
+            record = await engine._store.get(child_id)
+            if record is None or record.status not in FINISHED:
+                continue
+            self.child_outcomes[position] = self._child_outcome(position, child_id, record)
+
+    def _child_outcome(self, position: int, child_id: str, record: Any) -> tuple[bool, Any]:
+        rec = self.engine._recorder
+        leaf = self.driver.pending[position]  # type: ignore[union-attr]
+        expected = leaf.effect.name
+        if record.name != expected:
+            error = WorkflowExistsError(child_id, existing=record.name, requested=expected)
+            return False, child_failure(child_id, record_of(error))
+        if record.status == "completed":
+            return True, rec.load_result(child_id, record.run, record.result)
+        return False, child_failure(child_id, rec.load_failure(child_id, record.run, record.result))
+
+    # -- reacting ------------------------------------------------------------------------------
+
+    def _react(self) -> None:
+        driver = self.driver
+        assert driver is not None
+        now = self.engine._clock.now()
+        progress = True
+        while progress and driver.state == WAITING:
+            progress = False
+            if self.events:
+                # Leaves an outcome makes live are planned below in this same pass.
+                events, self.events = self.events, []
+                for event in events:
+                    self._absorb(event, now)
+            if self.cancel_requested and driver.pending:
+                self._deliver_cancel()
+                progress = True
+                continue
+            if driver.fresh:
+                for leaf in driver.take_fresh():
+                    self._plan(leaf, now)
+            if driver.abandoned:
+                for leaf in driver.take_abandoned():
+                    self._abandon(leaf)
+            if self.deadlines:
+                progress |= self._fire_due(now)
+            if self.inbox:
+                progress |= self._match_signals()
+            if self.child_outcomes:
+                progress |= self._resolve_children()
+        if driver.finished:
+            for leaf in driver.take_abandoned():
+                self._abandon(leaf)
+            driver.take_fresh()
+        if driver.outbox:
+            self.dirty = True
+
+    def _fire_due(self, now: float) -> bool:
+        driver = self.driver
+        assert driver is not None
+        fired = False
+        for position in sorted(self.deadlines):
+            deadline = self.deadlines.get(position)  # an earlier resolution may have dropped it
+            if deadline is not None and deadline <= now and driver.wants(position) and position not in self.tasks:
+                self._fire(position)
+                fired = True
+        return fired
+
+    def _resolve_children(self) -> bool:
+        driver = self.driver
+        assert driver is not None
+        rec = self.engine._recorder
+        resolved = False
+        for position in list(self.child_outcomes):
+            ok, value = self.child_outcomes.pop(position)
+            if not driver.wants(position):
+                continue
+            leaf = driver.pending[position]
+            if ok:
+                entry, value = rec.entry(self.id, self.run, position, "call", leaf.effect.name, leaf.digest, value)
+            else:
+                entry, value = rec.failure(self.id, self.run, position, "call", leaf.effect.name, leaf.digest, value)
+            self.children.pop(position, None)
+            self.pending_dirty = True
+            driver.resolve(position, entry, ok, value)
+            resolved = True
+        return resolved
+
+    def _absorb(self, event: tuple[Any, ...], now: float) -> bool:
+        kind = event[0]
+        if kind == "poke":
+            self.stale = True
+            return False
+        if kind == "timer":
+            position = event[1]
+            self.timers.pop(position, None)
+            if self.driver.wants(position) and position not in self.tasks:  # type: ignore[union-attr]
+                self._fire(position)
+                return True
+            return False
+        # ("activity", position, attempt, ok, value)
+        _, position, attempt, ok, value = event
+        current = self.tasks.get(position)
+        if current is None or current[0] != attempt:
+            return False  # abandoned or cancelled attempt: its outcome is not used
+        del self.tasks[position]
+        driver = self.driver
+        assert driver is not None
+        if not driver.wants(position):
+            return False
+        leaf = driver.pending[position]
+        effect: Call = leaf.effect  # type: ignore[assignment]
+        rec = self.engine._recorder
+        if ok:
+            try:
+                entry, value = rec.entry(self.id, self.run, position, "call", effect.name, leaf.digest, value)
+            except SerializationError as exc:
+                # Retrying cannot make the result serializable: fail at once.
+                entry, value = rec.activity_failure(self.id, self.run, position, effect.name, leaf.digest,
+                                                    exc, attempt)
+                ok = False
+        else:
+            policy = effect.retry or effect.target.retry
+            if not policy.gives_up(attempt, value):
+                self.attempts[position] = [attempt, record_of(value)]
+                self.deadlines[position] = now + policy.delay(attempt)
+                self.pending_dirty = self.dirty = True
+                self.engine.stats["retries"] += 1
+                return True
+            entry, value = rec.activity_failure(self.id, self.run, position, effect.name, leaf.digest,
+                                                value, attempt)
+        if self.attempts and self.attempts.pop(position, None) is not None:
+            self.pending_dirty = True
+            self.deadlines.pop(position, None)
+        driver.resolve(position, entry, ok, value)
+        return True
+
+    def _fire(self, position: int) -> None:
+        """A deadline passed: a sleep ends, a receive times out, or a retry is due."""
+        driver = self.driver
+        assert driver is not None
+        leaf = driver.pending[position]
+        effect = leaf.effect
+        rec = self.engine._recorder
+        self.deadlines.pop(position, None)
+        self.pending_dirty = True
+        timer = self.timers.pop(position, None)
+        if timer is not None:
+            timer.cancel()
+        if type(effect) is Sleep:
+            entry, value = rec.entry(self.id, self.run, position, "sleep", "", b"", None)
+            driver.resolve(position, entry, True, value)
+        elif type(effect) is Receive:
+            message = f"receive({effect.name!r}) timed out after {effect.timeout:g}s"  # type: ignore[attr-defined]
+            entry, error = rec.failure(self.id, self.run, position, "receive", effect.name, b"",
+                                       signal_failure("timeout", message))
+            driver.resolve(position, entry, False, error)
+        else:
+            self.to_start.append(leaf)  # a retry backoff ended
+
+    def _plan(self, leaf: Leaf, now: float) -> None:
+        effect = leaf.effect
+        position = leaf.position
+        t = type(effect)
+        if t is Call:
+            if effect.is_child:  # type: ignore[attr-defined]
+                self._plan_child(leaf)
+            elif position in self.deadlines:
+                pass  # a retry backoff recorded before: wait it out
+            else:
+                self.to_start.append(leaf)
+        elif t is Sleep:
+            if position not in self.deadlines:
+                self.deadlines[position] = now + effect.seconds  # type: ignore[attr-defined]
+                self.pending_dirty = self.dirty = True
+        elif t is Receive:
+            if effect.timeout is not None and position not in self.deadlines:  # type: ignore[attr-defined]
+                self.deadlines[position] = now + effect.timeout  # type: ignore[attr-defined]
+                self.pending_dirty = self.dirty = True
+            if self.inbox is None:
+                self.stale = True
+
+    def _plan_child(self, leaf: Leaf) -> None:
+        effect: Call = leaf.effect  # type: ignore[assignment]
+        position = leaf.position
+        child_id = effect.id or f"{self.id}/{position}"
+        if self.children.get(position) == child_id:
+            self.stale = True  # recovered: it may have finished meanwhile
+            return
+        rec = self.engine._recorder
+        try:
+            args = rec.dump_args(child_id, 0, effect.args, effect.kwargs, name=effect.name)
+        except SerializationError as exc:
+            entry, error = rec.failure(self.id, self.run, position, "call", effect.name, leaf.digest,
+                                       {**record_of(exc), "origin": "activity", "attempts": 1})
+            self.driver.resolve(position, entry, False, error)  # type: ignore[union-attr]
+            return
+        self.engine._registry_add(effect.target)  # type: ignore[arg-type]
+        self.children[position] = child_id
+        self.creates.append(NewWorkflow(child_id, effect.name, args, self.engine._clock.now(), parent_id=self.id))
+        self.pending_dirty = self.dirty = True
+
+    def _abandon(self, leaf: Leaf) -> None:
+        position = leaf.position
+        task = self.tasks.pop(position, None)
+        if task is not None:
+            task[1].cancel()
+        timer = self.timers.pop(position, None)
+        if timer is not None:
+            timer.cancel()
+        if self.deadlines.pop(position, None) is not None or self.attempts.pop(position, None) is not None:
+            self.pending_dirty = self.dirty = True
+        child_id = self.children.pop(position, None)
+        if child_id is not None:
+            self.cancels.append(child_id)
+            self.pending_dirty = self.dirty = True
+        if leaf in self.to_start:
+            self.to_start.remove(leaf)
+
+    def _match_signals(self) -> bool:
+        driver = self.driver
+        assert driver is not None
+        rec = self.engine._recorder
+        matched = False
+        for position in sorted(p for p, leaf in driver.pending.items() if type(leaf.effect) is Receive):
+            if not driver.wants(position) or not self.inbox:
+                continue
+            name = driver.pending[position].effect.name  # type: ignore[attr-defined]
+            signal = next((s for s in self.inbox if s.name == name), None)
+            if signal is None:
+                continue
+            self.inbox.remove(signal)
+            value = rec.load_signal(self.id, name, signal.payload)
+            entry, value = rec.entry(self.id, self.run, position, "receive", name, b"", value)
+            self.consumed.append(signal.seq)
+            if self.deadlines.pop(position, None) is not None:
+                self.pending_dirty = True
+            timer = self.timers.pop(position, None)
+            if timer is not None:
+                timer.cancel()
+            driver.resolve(position, entry, True, value)
+            matched = True
+        return matched
+
+    def _deliver_cancel(self) -> None:
+        driver = self.driver
+        assert driver is not None
+        rec = self.engine._recorder
+        self.cancel_requested = False
+        self.clear_cancel = self.dirty = True
+        for position in sorted(driver.pending):
+            if not driver.wants(position):
+                continue
+            leaf = driver.pending[position]
+            effect = leaf.effect
+            name = effect.name if effect.kind in ("call", "receive") else ""  # type: ignore[attr-defined]
+            entry, error = rec.failure(self.id, self.run, position, effect.kind, name, leaf.digest,
+                                       signal_failure("cancelled", "cancelled"))
+            self._abandon(leaf)
+            driver.resolve(position, entry, False, error)
+
+    def _start_all(self) -> None:
+        to_start, self.to_start = self.to_start, []
+        for leaf in to_start:
+            self._start(leaf)
+
+    def _start(self, leaf: Leaf) -> None:
+        driver = self.driver
+        if driver is None or not driver.wants(leaf.position):
+            return
+        engine = self.engine
+        effect: Call = leaf.effect  # type: ignore[assignment]
+        target = effect.target
+        position = leaf.position
+        attempt = self.attempts[position][0] + 1 if self.attempts and position in self.attempts else 1
+        info = _new_info(ActivityInfo, (self.id, self.name, self.run, position, target.name, attempt))
+        timeout = effect.timeout if effect.timeout is not None else target.timeout  # type: ignore[attr-defined]
+        future = start_attempt(target, effect.args, effect.kwargs, info, timeout,  # type: ignore[arg-type]
+                               engine._executor, self.notify_outcome)
+        self.tasks[position] = (attempt, future)
