@@ -90,7 +90,7 @@ async def _second_life(db: str) -> dict[str, Any]:
         result = await engine.result("order-o-17", timeout=30)
         took = (time.perf_counter() - started) * 1000
         print(f"  result after {took:.0f} ms: {result}")
-        print("\n4. The journal (python -m durable show order-o-17 --store ... prints the same):")
+        print(f"\n4. The journal (`python -m durable show order-o-17 --store {db}` prints it too):")
         for entry in await engine.journal("order-o-17"):
             value = repr(entry.value)
             print(f"  {entry.position:>3}  {entry.kind:<8} {entry.name:<14} {value[:60]}")
