@@ -94,7 +94,9 @@ class Store(Protocol):
         """Return after `timeout` seconds, or earlier when there may be new work."""
 
     async def payloads(self, after: tuple[Any, ...] | None, limit: int) -> list[StoredPayload]:
-        """Up to `limit` stored payloads after `after` (a previous one's `where`), in a stable order."""
+        """Up to `limit` stored payloads after `after` (a previous one's `where`), in a stable order.
+
+        Paging on from each page's last `where` visits every payload once; a page is short only at the end."""
 
     async def replace_payloads(self, changes: Sequence[tuple[StoredPayload, bytes]]) -> int:
         """Put new bytes where each payload still holds the bytes it was read with; the count replaced."""

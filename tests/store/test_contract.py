@@ -384,3 +384,62 @@ async def test_append_only_writes_are_fenced_like_the_others(make_store) -> None
         assert [(e.position, e.payload) for e in await journal(store, "b")] == [(0, b"p")]
     finally:
         await store.close()
+
+
+async def test_payloads_page_through_everything_once(make_store) -> None:  # type: ignore[no-untyped-def]
+    """Key rotation pages with `after = page[-1].where`: every payload is seen exactly once, whatever the
+    page size, including pages that end inside a workflow's columns or at the edge between tables."""
+    store = await opened(make_store)
+    try:
+        await store.register_worker("w1", NAMES, 0.0)
+        await store.set_meta("m1", b"meta")
+        await store.set_meta("m2", b"meta")
+        count = 400
+        for i in range(count):
+            await store.create(new(f"w{i:03}"))
+        claims = await store.claim("w1", NAMES, count, 30.0, 1.0)
+        assert len(claims) == count
+        writes, signalled, written = [], [], 2 + count  # the meta keys and every workflow's args
+        for c in sorted(claims, key=lambda c: c.id):
+            i = int(c.id[1:])
+            entries = [entry(p, f"{c.id}/{p}".encode()) for p in range(i % 4)]
+            written += len(entries)
+            if i < 100 and i % 3 == 0:  # finished, and (unusually) with pending left too: all three columns
+                writes.append(Write(c.id, c.token, "completed", None, entries, pending=b"p", result=b"r",
+                                    release=True))
+                written += 2
+            elif i < 100 and i % 3 == 1:  # parked, to receive signals
+                writes.append(Write(c.id, c.token, "waiting", None, entries, pending=b"p", release=True))
+                signalled.append(c.id)
+                written += 1
+            else:  # args only, still leased: a long run of one-column rows from w100 on
+                writes.append(Write(c.id, c.token, "running", 1.0, entries))
+        assert set(await store.commit(writes, 1.0)) == {OK}
+        for n, workflow_id in enumerate(signalled):
+            for _ in range(n % 3):
+                await store.signal(workflow_id, "go", workflow_id.encode(), 2.0)
+                written += 1
+
+        everything = await store.payloads(None, 10**9)
+        wheres = [p.where for p in everything]
+        assert len(everything) == written and len(set(wheres)) == written and wheres == sorted(wheres)
+        for limit in (1, 7, 100):
+            seen, sizes, after = [], [], None
+            while page := await store.payloads(after, limit):
+                seen.extend(page)
+                sizes.append(len(page))
+                after = page[-1].where
+            assert all(size == limit for size in sizes[:-1]) and sizes[-1] <= limit, f"limit {limit}: {sizes}"
+            assert [p.where for p in seen] == wheres, f"limit {limit}: {len(seen)} of {written} seen"
+            assert [p.data for p in seen] == [p.data for p in everything]
+
+        after, replaced = None, 0
+        while page := await store.payloads(after, 7):  # swapping as it goes, as `durable reencode` does
+            replaced += await store.replace_payloads([(p, p.data + b"'") for p in page])
+            after = page[-1].where
+        assert replaced == written
+        rotated = await store.payloads(None, 10**9)
+        assert [(p.where, p.data) for p in rotated] == [(p.where, p.data + b"'") for p in everything]
+        assert await store.replace_payloads([(everything[0], b"stale")]) == 0
+    finally:
+        await store.close()

@@ -57,7 +57,10 @@ async def page(pool: Any, after: tuple[Any, ...] | None, limit: int) -> list[Sto
             out.append(StoredPayload((0, key, 0), "meta", value, kind=key))
     if len(out) < limit and table <= 1:
         start, part = (first, second) if table == 1 else (0, -1)
-        for row in await pool.fetch(_COLUMNS, start, limit):
+        # Every row past the cursor has args (NOT NULL), so `room` of them fill the page; the row the
+        # cursor is in may have nothing left after its column, so it is asked for as one more.
+        room = limit - len(out) + 1
+        for row in await pool.fetch(_COLUMNS, start, room):
             for index, slot in enumerate(_SLOTS):
                 if (row[0], index) <= (start, part) or row[5 + index] is None:
                     continue
@@ -66,11 +69,12 @@ async def page(pool: Any, after: tuple[Any, ...] | None, limit: int) -> list[Sto
     if len(out) < limit and table <= 2:
         start, position = (first, second) if table == 2 else (0, -1)
         for wf, pos, kind, failed, payload, wid, name, run, status in await pool.fetch(
-                _ENTRIES, start, position, limit):
+                _ENTRIES, start, position, limit - len(out)):
             out.append(StoredPayload((2, wf, pos), "entry", payload, workflow_id=wid.decode(), workflow=name.decode(),
                                      run=run, status=status, position=pos, kind=kind, failed=failed))
     if len(out) < limit:
-        for seq, name, payload, wid, workflow, run in await pool.fetch(_SIGNALS, first if table == 3 else 0, limit):
+        start = first if table == 3 else 0
+        for seq, name, payload, wid, workflow, run in await pool.fetch(_SIGNALS, start, limit - len(out)):
             out.append(StoredPayload((3, seq, 0), "signal", payload, workflow_id=wid.decode(),
                                      workflow=workflow.decode(), run=run, kind=name.decode()))
     return out[:limit]

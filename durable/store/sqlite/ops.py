@@ -196,8 +196,11 @@ def payload_page(conn: sqlite3.Connection, after: tuple[Any, ...] | None, limit:
             out.append(StoredPayload((0, key, 0), "meta", value, kind=key))
     if len(out) < limit and table <= 1:
         start, part = (first, second) if table == 1 else (-1, -1)
+        # Every row past the cursor has args (NOT NULL), so `room` of them fill the page; the row the
+        # cursor is in may have nothing left after its column, so it is asked for as one more.
+        room = limit - len(out) + 1
         for row in conn.execute("SELECT key, id, name, run, status, args, result, pending FROM workflows "
-                                "WHERE key >= ? ORDER BY key LIMIT ?", (start, limit)):
+                                "WHERE key >= ? ORDER BY key LIMIT ?", (start, room)):
             for index, slot in enumerate(_SLOTS):
                 if (row[0], index) <= (start, part) or row[5 + index] is None:
                     continue
@@ -208,14 +211,15 @@ def payload_page(conn: sqlite3.Connection, after: tuple[Any, ...] | None, limit:
         for wf, pos, kind, failed, payload, wid, name, run, status in conn.execute(
                 "SELECT j.wf, j.position, l.kind, j.failed, j.payload, w.id, w.name, w.run, w.status "
                 "FROM journal j JOIN labels l ON l.label = j.label JOIN workflows w ON w.key = j.wf "
-                "WHERE (j.wf, j.position) > (?, ?) ORDER BY j.wf, j.position LIMIT ?", (start, position, limit)):
+                "WHERE (j.wf, j.position) > (?, ?) ORDER BY j.wf, j.position LIMIT ?",
+                (start, position, limit - len(out))):
             out.append(StoredPayload((2, wf, pos), "entry", payload, workflow_id=wid, workflow=name, run=run,
                                      status=status, position=pos, kind=kind, failed=bool(failed)))
     if len(out) < limit:
         start = first if table == 3 else -1
         for seq, name, payload, wid, workflow, run in conn.execute(
                 "SELECT i.seq, i.name, i.payload, w.id, w.name, w.run FROM inbox i JOIN workflows w "
-                "ON w.key = i.wf WHERE i.seq > ? ORDER BY i.seq LIMIT ?", (start, limit)):
+                "ON w.key = i.wf WHERE i.seq > ? ORDER BY i.seq LIMIT ?", (start, limit - len(out))):
             out.append(StoredPayload((3, seq, 0), "signal", payload, workflow_id=wid, workflow=workflow,
                                      run=run, kind=name))
     return out[:limit]
