@@ -38,13 +38,28 @@ class Codec(Protocol):
     refuse to decode under any other context. A decode that cannot
     authenticate raises `CodecError` naming the key id; it never returns bytes.
 
-    Optional attributes the engine reads: `uses_context` (False lets the
-    engine skip building contexts) and `secret` (True if the codec hides the
-    payload from whoever holds the store, which makes argument digests keyed).
+    An encrypting codec MUST set the class attribute `secret = True`. The
+    engine cannot tell encryption from compression, and reads `secret` to
+    decide how to record the argument digests it uses to detect
+    nondeterminism, which are stored in the clear next to the payloads:
+
+    - `secret = True` (on any codec of the chain): digests are keyed with a
+      random key that is itself stored encrypted by the chain, and cover the
+      workflow id, so a digest neither reveals nor confirms a guessed argument.
+    - missing or False: digests are plain BLAKE2b, and arguments whose
+      encoding takes 16 bytes or less (a PIN, a short card number, an amount)
+      are stored as they are, unhashed. Under an encrypting codec that left
+      `secret` unset, the store would show those arguments in the clear.
+
+    `uses_context` (optional, default True): False tells the engine the codec
+    ignores `context`, so it can skip building contexts.
     """
 
     #: A short ASCII tag recorded in each payload header (e.g. "a" for AES-GCM).
     id: str
+
+    # `secret: bool` is deliberately not declared here: a Protocol attribute
+    # would make isinstance(codec, Codec) fail for codecs that omit it.
 
     def encode(self, data: bytes, context: bytes = b"") -> bytes: ...
 

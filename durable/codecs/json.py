@@ -6,8 +6,11 @@ round-trip (tuple, set, frozenset, bytes, bytearray, big int, NaN and
 infinities, dicts with other keys, datetime, date, time, timedelta, UUID,
 Decimal, dataclasses, enums, named tuples) is packed as a one-key object
 `{"~": [tag, data]}`; a user dict that happens to look like one is packed
-too, so decoding is never ambiguous. Sets are written in a canonical order,
-so equal values always give equal bytes (argument digests rely on that).
+too, so decoding is never ambiguous. Sets are written in a canonical order
+(by their items' packed bytes, never by hash), so equal values always give
+equal bytes in every process (argument digests rely on that). Ints beyond
+64 bits are written in decimal up to 4,300 digits (CPython's default limit
+on int <-> str conversion) and in hexadecimal beyond, which has no limit.
 
 The first byte says whether any packing happened ("=" plain, "~" packed),
 so decoding plain JSON costs one orjson.loads and no walk.
@@ -21,6 +24,7 @@ import datetime as _dt
 import enum
 import importlib
 import math
+import re
 import uuid as _uuid
 from decimal import Decimal
 from typing import Any
@@ -39,6 +43,11 @@ _INT_MAX = 2**64 - 1
 _TAG = "~"
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 _MICROSECOND = _dt.timedelta(microseconds=1)
+# Ints in (-_DECIMAL_BELOW, _DECIMAL_BELOW) are written in decimal (tag "i"),
+# larger ones in hexadecimal (tag "x"); the bound is fixed, not the process's
+# sys.get_int_max_str_digits(), so equal ints give equal bytes everywhere.
+_DECIMAL_BELOW = 10**4300
+_DIGITS = re.compile(r"-?[0-9]+")
 
 
 def _fail(value: Any, why: str = "") -> SerializationError:
@@ -119,7 +128,7 @@ def _pack(value: Any) -> Any:
     if t is str or t is bool or value is None:
         return value
     if t is int:
-        return value if _INT_MIN <= value <= _INT_MAX else {_TAG: ["i", str(value)]}
+        return value if _INT_MIN <= value <= _INT_MAX else _pack_big_int(value)
     if t is float:
         return value if math.isfinite(value) else {_TAG: ["F", repr(value)]}
     if t is list:
@@ -161,6 +170,27 @@ def _pack(value: Any) -> Any:
     raise _fail(value)
 
 
+def _pack_big_int(value: int) -> Any:
+    if -_DECIMAL_BELOW < value < _DECIMAL_BELOW:
+        try:
+            text = str(value)
+        except ValueError:  # the process lowered sys.set_int_max_str_digits()
+            text = str(Decimal(value))
+        return {_TAG: ["i", text]}
+    return {_TAG: ["x", format(value, "x")]}
+
+
+def _unpack_decimal_int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        # Over this process's int <-> str digit limit (written by a process
+        # that raised it): Decimal converts without the limit, exactly.
+        if type(text) is str and _DIGITS.fullmatch(text):
+            return int(Decimal(text))
+        raise
+
+
 def _pack_tz(tz: _dt.tzinfo | None, value: Any) -> Any:
     if tz is None:
         return None
@@ -196,9 +226,50 @@ def _unpack(value: Any) -> Any:
     if t is not dict:
         return value
     if len(value) == 1 and _TAG in value:
-        tag, data = value[_TAG]
-        return _UNPACKERS[tag](data)
+        packed = value[_TAG]
+        try:
+            tag, data = packed
+            return _UNPACKERS[tag](data)
+        except SerializationError:
+            raise
+        except Exception as exc:
+            raise _unrebuildable(packed, exc) from exc
     return {k: _unpack(v) for k, v in value.items()}
+
+
+_TYPE_NAMES = {"i": "int", "x": "int", "F": "float", "d": "dict", "T": "tuple", "s": "set", "f": "frozenset",
+               "b": "bytes", "B": "bytearray", "u": "UUID", "dt": "datetime", "dtu": "datetime", "D": "date",
+               "t": "time", "td": "timedelta", "dec": "Decimal", "e": "enum", "dc": "dataclass",
+               "nt": "named tuple"}
+_HINTS = {"e": " (was that member removed, or its value changed?)",
+          "dc": " (were its fields changed?)", "nt": " (were its fields changed?)"}
+
+
+def _unrebuildable(packed: Any, exc: Exception) -> SerializationError:
+    """Why a packed value could not be rebuilt, naming its type and the exception's class.
+
+    Never the exception's text: it can quote the recorded value (an Enum
+    refusing a removed value names it), and this message may be stored in
+    the clear (a blocked workflow's reason). The exception is chained as
+    __cause__ for local debugging.
+    """
+    tag = packed[0] if type(packed) is list and packed and type(packed[0]) is str else None
+    what = _TYPE_NAMES.get(tag) if tag is not None else None
+    if what is None:
+        return SerializationError(
+            f"JsonSerializer cannot decode this payload: it holds a value of a type it does not "
+            f"know ({type(exc).__qualname__}); was it written by a newer durable, or damaged?"
+        )
+    type_name = what
+    data = packed[1] if len(packed) > 1 else None
+    if tag in _HINTS and type(data) is list and data and type(data[0]) is str:
+        type_name = data[0].replace(":", ".")  # the class, e.g. "app.models.Tier": code, not data
+        what = f"{what} {type_name}"
+    return SerializationError(
+        f"JsonSerializer cannot rebuild a recorded {what}: {type(exc).__qualname__} was raised "
+        f"while rebuilding it{_HINTS.get(tag, ' (is the payload damaged?)')}",
+        type_name=type_name,
+    )
 
 
 def _unpack_datetime(data: list[Any]) -> _dt.datetime:
@@ -237,7 +308,8 @@ def _unpack_namedtuple(data: list[Any]) -> Any:
 
 
 _UNPACKERS: dict[str, Any] = {
-    "i": int,
+    "i": _unpack_decimal_int,
+    "x": lambda text: int(text, 16),
     "F": float,
     "d": lambda pairs: {_unpack(k): _unpack(v) for k, v in pairs},
     "T": lambda items: tuple(_unpack(v) for v in items),
@@ -313,8 +385,17 @@ class JsonSerializer:
                 return _unpack(orjson.loads(data[1:]))
         except SerializationError:
             raise
+        except orjson.JSONDecodeError as exc:
+            raise SerializationError(
+                "JsonSerializer cannot decode this payload: it is not valid JSON; it is damaged, or was "
+                "not written by JsonSerializer"
+            ) from exc
         except Exception as exc:
-            raise SerializationError(f"JsonSerializer cannot decode this payload: {exc}") from None
+            # Never the exception's text: it can quote recorded values (see _unrebuildable).
+            raise SerializationError(
+                f"JsonSerializer cannot decode this payload: {type(exc).__qualname__} was raised while "
+                "rebuilding it"
+            ) from exc
         raise SerializationError(
             f"JsonSerializer cannot decode this payload: it starts with {bytes(flag)!r}, "
             "not '=' or '~' (was it written by another serializer?)"

@@ -17,6 +17,7 @@ import orjson
 from ..errors import CodecError, SerializationError
 from .base import Codec, Serializer
 from .json import JsonSerializer
+from .pickle import PickleSerializer
 
 __all__ = ["DEFAULT_MAX_PAYLOAD", "Pipeline"]
 
@@ -116,7 +117,7 @@ class Pipeline:
         try:
             data = self.serializer.encode(value)
         except SerializationError as exc:
-            raise _located(exc, workflow_id, position) from None
+            raise _located(exc, workflow_id, position) from exc.__cause__
         if not self.codecs and len(data) <= self.max_payload:
             return self.header + data
         return self.seal(data, context, workflow_id=workflow_id, position=position)
@@ -127,7 +128,7 @@ class Pipeline:
         try:
             data = self.serializer.encode(value)
         except SerializationError as exc:
-            raise _located(exc, workflow_id, position) from None
+            raise _located(exc, workflow_id, position) from exc.__cause__
         return self.seal(data, context, workflow_id=workflow_id, position=position), data
 
     def seal(self, data: bytes, context: bytes = b"", *, workflow_id: str | None = None,
@@ -161,7 +162,7 @@ class Pipeline:
         try:
             return self.serializer.decode(data)
         except SerializationError as exc:
-            raise _located(exc, workflow_id, position) from None
+            raise _located(exc, workflow_id, position) from exc.__cause__
 
     def open(self, payload: bytes, context: bytes = b"", *, workflow_id: str | None = None,
              position: int | None = None) -> bytes:
@@ -176,7 +177,9 @@ class Pipeline:
                 workflow_id=workflow_id,
                 position=position,
             )
-        data = payload[len(header):]
+        return self._undo(payload[len(header):], context, workflow_id, position)
+
+    def _undo(self, data: bytes, context: bytes, workflow_id: str | None, position: int | None) -> bytes:
         for codec in self._decoders:
             try:
                 data = codec.decode(data, context)
@@ -250,8 +253,9 @@ class Pipeline:
                workflow_id: str | None = None) -> bytes:
         """Digest of call arguments, under `scheme` (a recorded digest's first byte) or the current one.
 
-        Keyed digests also cover `workflow_id`, so equal arguments in two
-        workflows (the same card number) do not show as equal digests.
+        Keyword arguments count by name, not by order. Keyed digests also
+        cover `workflow_id`, so equal arguments in two workflows (the same
+        card number) do not show as equal digests.
         """
         raw_allowed = scheme == RAW_DIGEST or (scheme is None and not self.secret)
         if scheme is None:
@@ -270,23 +274,34 @@ class Pipeline:
         if raw_allowed and len(data) <= _RAW_UP_TO:
             # Short arguments of an unencrypted store are kept as they are:
             # nothing to hash, nothing hidden that the payloads do not show.
-            return RAW_DIGEST + data
-        if scheme == KEYED_DIGEST:
-            keyed = self._keyed
-            if keyed is None:
-                raise CodecError(
-                    "this journal's argument digests are keyed, and the store's digest key could "
-                    "not be read; configure the encrypting codec that wrote it"
-                )
-            hasher = keyed.copy()
-            if workflow_id is not None:
-                hasher.update(workflow_id.encode("utf-8", "surrogatepass") + b"\x00")
+            digest = RAW_DIGEST + data
         else:
-            hasher = _PLAIN_HASHER.copy()
-        hasher.update(data)
-        return scheme + hasher.digest()
+            if scheme == KEYED_DIGEST:
+                keyed = self._keyed
+                if keyed is None:
+                    raise CodecError(
+                        "this journal's argument digests are keyed, and the store's digest key could "
+                        "not be read; configure the encrypting codec that wrote it"
+                    )
+                hasher = keyed.copy()
+                if workflow_id is not None:
+                    hasher.update(workflow_id.encode("utf-8", "surrogatepass") + b"\x00")
+            else:
+                hasher = _PLAIN_HASHER.copy()
+            hasher.update(data)
+            digest = scheme + hasher.digest()
+        return digest
 
     def _digest_input(self, args: tuple, kwargs: dict) -> bytes:
+        """The bytes a digest hashes: canonical JSON when JSON takes the arguments.
+
+        Otherwise the serializer's own bytes: PickleSerializer's with sets in
+        a canonical order, a custom serializer's as they are. Such digests are
+        only as stable as those bytes (a pickled object whose state depends on
+        the process, e.g. on the hash seed, gives a digest that does too).
+        """
+        if len(kwargs) > 1:
+            kwargs = dict(sorted(kwargs.items()))
         try:
             # Lists, not tuples: plain JSON skips the packing walk. The prefix
             # keeps call(f, [1], {"a": 1}) apart from call(f, 1, a=1).
@@ -294,13 +309,27 @@ class Pipeline:
         except SerializationError:
             if self.serializer is self._json:
                 raise
-            data = b"p" + self.serializer.encode((args, kwargs))
+            if isinstance(self.serializer, PickleSerializer):
+                data = b"p" + self.serializer.canonical((args, kwargs))
+            else:
+                data = b"p" + self.serializer.encode((args, kwargs))
         return data
 
 
+# Codec contexts: a 0xFF byte, then the fields as UTF-8 text, each one that
+# can hold any character prefixed by its length in characters ("8:order-17"),
+# the run a decimal ending in ".". Joined by a separator instead, workflow 'X'
+# and a signal named '0\x1f5\x1fcall' would share the context of position 5
+# of workflow 'X\x1f0\x1finbox'.
+_CONTEXT_MARK = b"\xff"
+
+
 def context_of(workflow_id: str, run: int, position: int | str, kind: str) -> bytes:
-    """Associated data binding a payload to where it belongs."""
-    return f"{workflow_id}\x1f{run}\x1f{position}\x1f{kind}".encode("utf-8", "surrogatepass")
+    """Associated data binding a payload to where it belongs: no two places share one."""
+    position = str(position)
+    return _CONTEXT_MARK + (
+        f"{len(workflow_id)}:{workflow_id}{run}.{len(position)}:{position}{len(kind)}:{kind}"
+    ).encode("utf-8", "surrogatepass")
 
 
 def _located(exc: SerializationError, workflow_id: str | None, position: int | None) -> SerializationError:

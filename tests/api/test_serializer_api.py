@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
+import sys
+import types
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from uuid import UUID
@@ -17,7 +19,7 @@ import durable
 from durable import activity, call
 from durable.codecs import JsonSerializer, PickleSerializer
 
-from .conftest import memory_engine
+from .conftest import memory_engine, wait_status
 
 
 @dataclasses.dataclass
@@ -74,7 +76,12 @@ def same(a, b) -> bool:
 
 
 def _k(item):
-    return repr((type(item).__name__, item))
+    limit = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(0)  # items may hold ints of any size
+    try:
+        return repr((type(item).__name__, item))
+    finally:
+        sys.set_int_max_str_digits(limit)
 
 
 # ---------------------------------------------------------------- explicit examples
@@ -95,6 +102,9 @@ EXAMPLES = {
     "huge int": 2**200,
     "huge negative int": -(2**100) - 7,
     "int64 edges": [2**63 - 1, -(2**63), 2**63, 2**64, -(2**63) - 1],
+    "int over 4300 digits": 10**5000,
+    "negative int of 20001 digits": -(10**20000),
+    "ints either side of 4300 digits": [10**4300 - 1, 10**4300, -(10**4300) + 1, -(10**4300)],
     "bool is not int": [True, 1, False, 0],
     "aware datetime": datetime(2024, 1, 2, 3, 4, 5, 678901, tzinfo=timezone.utc),
     "offset datetime": datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=5, minutes=30))),
@@ -197,6 +207,9 @@ listed_scalars = st.one_of(
     st.booleans(),
     st.integers(),
     st.integers(min_value=-(2**300), max_value=2**300),
+    # around and beyond CPython's 4,300-digit limit on int <-> str conversion
+    st.builds(lambda sign, digits, low: sign * (10**digits + low), st.sampled_from([1, -1]),
+              st.integers(min_value=4290, max_value=4400), st.integers(min_value=-(2**64), max_value=2**64)),
     st.floats(allow_nan=False, allow_infinity=False),
     st.text(),
     st.binary(),
@@ -256,6 +269,87 @@ def test_property_dicts_with_tag_like_keys_stay_dicts(value) -> None:
     assert same(ser.decode(ser.encode(value)), value)
 
 
+def test_big_int_encodings_are_fixed() -> None:
+    ser = JsonSerializer()
+    # up to 4,300 digits: decimal, as durable always wrote them (digests depend on these bytes)
+    assert ser.encode(2**64) == b'~{"~":["i","18446744073709551616"]}'
+    assert ser.encode(-(10**4300) + 1) == b'~{"~":["i","-' + b"9" * 4300 + b'"]}'
+    # beyond: hexadecimal, which has no digit limit
+    assert ser.encode(10**4300) == b'~{"~":["x","' + format(10**4300, "x").encode() + b'"]}'
+    assert ser.encode(-(16**5000)) == b'~{"~":["x","-1' + b"0" * 5000 + b'"]}'
+
+
+def test_big_ints_do_not_depend_on_this_processes_digit_limit() -> None:
+    ser = JsonSerializer()
+    written = {v: ser.encode(v) for v in (10**1000, -(10**4299), 10**5000)}
+    limit = sys.get_int_max_str_digits()
+    try:
+        sys.set_int_max_str_digits(0)
+        # a decimal payload over the default limit, as a process that raised the limit wrote it
+        long_decimal = b'~{"~":["i","' + str(10**5000 + 3).encode() + b'"]}'
+        sys.set_int_max_str_digits(640)
+        assert {v: ser.encode(v) for v in written} == written
+        assert all(ser.decode(data) == v for v, data in written.items())
+        assert ser.decode(long_decimal) == 10**5000 + 3
+    finally:
+        sys.set_int_max_str_digits(limit)
+
+
+class Tier(enum.Enum):
+    GOLD = "S3CR3T-gold-pin-9911"
+    SILVER = "silver"
+
+
+@pytest.fixture
+def tiers(monkeypatch):
+    """A module `tiers_under_test` whose Tier enum the test can replace, as a code change would."""
+    module = types.ModuleType("tiers_under_test")
+    monkeypatch.setitem(sys.modules, "tiers_under_test", module)
+
+    def define(*members: str) -> type:
+        cls = enum.Enum("Tier", {name: Tier[name].value for name in members}, module="tiers_under_test")
+        module.Tier = cls
+        return cls
+
+    return define
+
+
+def test_a_value_that_no_longer_rebuilds_is_not_quoted_in_the_error(tiers) -> None:
+    ser = JsonSerializer()
+    data = ser.encode(tiers("GOLD", "SILVER").GOLD)
+    tiers("SILVER")  # the member was removed
+    with pytest.raises(durable.SerializationError) as info:
+        ser.decode(data)
+    message = str(info.value)
+    assert "S3CR3T" not in message
+    assert "enum tiers_under_test.Tier" in message and "ValueError" in message
+    assert info.value.type_name == "tiers_under_test.Tier"
+    assert "S3CR3T" in str(info.value.__cause__)  # kept for local debugging, never stored
+    # a pipeline adds where it was
+    pipeline = durable.codecs.Pipeline()
+    with pytest.raises(durable.SerializationError) as info:
+        pipeline.load(pipeline.header + data, workflow_id="order-17", position=4)
+    assert "S3CR3T" not in str(info.value) and "'order-17', position 4" in str(info.value)
+    assert info.value.__cause__ is not None
+
+
+def test_pickle_errors_do_not_quote_values(tiers) -> None:
+    ser = PickleSerializer()
+    data = ser.encode(tiers("GOLD", "SILVER").GOLD)
+    tiers("SILVER")
+    with pytest.raises(durable.SerializationError) as info:
+        ser.decode(data)
+    assert "S3CR3T" not in str(info.value) and "ValueError" in str(info.value)
+
+    class Refuses:
+        def __reduce__(self):
+            raise TypeError("cannot pickle S3CR3T-gold-pin-9911")
+
+    with pytest.raises(durable.SerializationError) as info:
+        ser.encode([Refuses()])
+    assert "S3CR3T" not in str(info.value) and "TypeError" in str(info.value)
+
+
 def test_pickle_serializer_round_trips_what_json_refuses() -> None:
     ser = PickleSerializer()
     value = {"f": frozenset({1}), "c": complex(1, 2), "t": (1, [2])}
@@ -304,6 +398,25 @@ async def test_workflow_arguments_and_results_keep_their_types(label) -> None:
     async with memory_engine(reg) as engine:
         got = await (await engine.start(wf_echo_arg, value, id=f"ser-arg-{label}")).result(timeout=2)
     assert same(got, value)
+
+
+@reg.workflow(name="ser.tiered")
+def wf_tiered(tier):
+    yield durable.receive("go")
+    return tier
+
+
+async def test_a_removed_enum_member_blocks_the_workflow_without_storing_its_value(tiers) -> None:
+    store = durable.store.MemoryStore()
+    async with durable.Engine(store, registry=reg) as engine:
+        await engine.start(wf_tiered, tiers("GOLD", "SILVER").GOLD, id="ser-tier")
+        await wait_status(engine, "ser-tier", "waiting")
+    tiers("SILVER")
+    async with durable.Engine(store, registry=reg) as engine:
+        await engine.signal("ser-tier", "go")
+        await wait_status(engine, "ser-tier", "blocked")
+        reason = (await engine.describe("ser-tier")).blocked_reason
+    assert "tiers_under_test.Tier" in reason and "S3CR3T" not in reason
 
 
 def test_same_helper_is_strict() -> None:
