@@ -72,9 +72,12 @@ class KMSCodec:
                 cipher = self.ciphers[wrapped] = AESGCM(self.kms.decrypt(wrapped))
             body = data[1 + len(wrapped):]
             return cipher.decrypt(body[:12], body[12:], context)
-        except (InvalidTag, ValueError, PermissionError) as exc:
-            raise CodecError(f"KMSCodec cannot decrypt a payload under data key {key_id!r}: {exc or 'tampered'}",
-                             key_id=key_id) from None
+        except InvalidTag:  # its message is empty: say what it means
+            why = "wrong data key, or a payload tampered with, truncated, or moved from another place"
+        except (ValueError, PermissionError) as exc:  # a refused unwrap, a damaged header
+            why = f"{type(exc).__name__}: {exc}"
+        # Raised outside the except blocks, so no InvalidTag rides along as __context__.
+        raise CodecError(f"KMSCodec cannot decrypt a payload under data key {key_id!r}: {why}", key_id=key_id)
 
 
 @activity(name="example.charge")

@@ -1,10 +1,15 @@
 """`durable worker`: run the workflows of some modules until told to stop.
 
-    durable worker myapp.orders myapp.billing --store app.db --aes-key "k1=$KEY"
+    durable worker myapp.orders myapp.billing --store app.db --aes-key "k1=@/run/secrets/durable-k1"
 
 Importing the modules registers their `@workflow`s; the engine then claims
 and runs them (recovering what was in flight) until SIGINT or SIGTERM, when
 it stops cleanly: what was not recorded is redone by the next worker.
+
+The chain it writes is `--chain` if given, else the one the store's payload
+headers name, else (a new store) JSON plus the cipher of the keys given.
+Either way PickleSerializer needs `--pickle`, and every kind of key given
+must be used by the chain: a worker given keys never writes in clear.
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ import signal
 import sys
 from typing import Any
 
-from ._client import _chain, _signature, add_keys, add_store, run_async, store_factory
+from . import _client
+from ._client import _chain, _signature, add_keys, add_store, check_keys_used, codec_keys, default_chain, run_async
 
 __all__ = ["register"]
 
@@ -41,10 +47,16 @@ def _import(modules: list[str]) -> list[str]:
 async def _run(args: argparse.Namespace) -> int:
     from ..engine import Engine
 
+    keys = codec_keys(args)
     names = _import(args.modules)
-    spec = store_factory(args.store)
-    signature = args.chain or await _signature(spec) or _default_chain(args)
-    built = _chain(signature, args)
+    spec = _client.store_factory(args.store)  # looked up now: tests replace it
+    if args.chain:
+        signature = args.chain
+        check_keys_used(signature, keys, source="--chain names")
+    else:
+        signature = await _signature(spec) or default_chain(keys, zlib=args.zlib)
+        check_keys_used(signature, keys)
+    built = _chain(signature, keys)
     if isinstance(built, str):
         raise ValueError(built)
     serializer, codecs = built
@@ -65,24 +77,14 @@ async def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _default_chain(args: argparse.Namespace) -> str:
-    parts = ["j"]
-    if args.zlib:
-        parts.append("z")
-    if args.aes_key:
-        parts.append("a")
-    elif args.fernet_key:
-        parts.append("f")
-    return "+".join(parts)
-
-
 def register(commands: Any) -> None:
     parser = commands.add_parser("worker", help="run the workflows defined in some modules until stopped")
     parser.add_argument("modules", nargs="+", help="modules to import (their @workflows are run)")
     add_store(parser)
     add_keys(parser)
     parser.add_argument("--zlib", action="store_true", help="compress payloads (for a new store)")
-    parser.add_argument("--chain", help="the codec chain to write, e.g. j+z+a (default: what the store uses)")
+    parser.add_argument("--chain", help="the codec chain to write, e.g. j+z+a (default: what the store uses); "
+                                         "the worker reads only payloads written by this chain")
     parser.add_argument("--max-active", type=int, default=10_000, help="workflows advanced at once")
     parser.add_argument("--report-every", type=float, default=60.0, metavar="SECONDS",
                         help="print a status line this often")

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+from durable import CodecError
+from durable.codecs import Pipeline
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "kms_codec.py"
 
@@ -17,3 +23,18 @@ def test_the_kms_example_runs() -> None:
     assert "card in clear: False" in out and "card in clear: True" not in out
     assert "KMS unwrap calls: 1" in out
     assert "without the KMS: CodecError" in out
+
+
+def test_a_tampered_payload_says_why() -> None:
+    spec = importlib.util.spec_from_file_location("kms_codec_example", EXAMPLE)
+    assert spec is not None and spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    pipeline = Pipeline(codecs=[example.KMSCodec(example.LocalKMS())])
+    payload = bytearray(pipeline.dump("4111-1111-1111-1111", b"here"))
+    payload[-1] ^= 1
+    with pytest.raises(CodecError) as tampered:
+        pipeline.load(bytes(payload), b"here")
+    message = str(tampered.value)
+    assert "tampered" in message and not message.rstrip().endswith(":")
+    assert "4111" not in message and tampered.value.key_id

@@ -17,6 +17,7 @@ from durable.codecs import AESGCMCodec, Pipeline
 from durable.codecs.aesgcm import key_to_text
 from durable.engine import reencode
 from durable.engine.recorder import payload_context
+from durable.engine.reencode import count_outdated
 from durable.store import MemoryStore
 from durable.store.sqlite import SQLiteStore
 
@@ -174,13 +175,44 @@ async def test_a_plain_store_moves_to_encryption() -> None:
     target = Pipeline(codecs=[codec(("k1", K1))])
     with pytest.raises(durable.CodecError, match="no configured chain reads it"):
         await reencode(store, target)  # the plain chain must be named as a source
-    report = await reencode(store, target, [Pipeline()])
-    assert report.reencoded > 0
+    with pytest.raises(durable.CodecError, match="does not encrypt") as refused:
+        await reencode(store, target, [Pipeline()])  # ...and the store said to have been plain until now
+    assert refused.value.workflow_id == "plain"
+    assert await count_outdated(store, target) > 0
+    report = await reencode(store, target, [Pipeline()], allow_plain_sources=True)
+    assert report.reencoded > 0 and await count_outdated(store, target) == 0
     for payload in await all_payloads(store):
         assert CARD.encode() not in payload.data and payload_context(payload) is not None
     async with durable.Engine(store, codecs=[codec(("k1", K1))], registry=reg, clock=clock) as engine:
         await engine.signal("plain", "approve", "cy")
         assert (await engine.result("plain", timeout=5))["approver"] == "cy"
+
+
+async def test_a_planted_plain_payload_is_not_sealed(make_store) -> None:  # type: ignore[no-untyped-def]
+    await fill(make_store(), durable.VirtualClock(skip_when_idle=False))
+    store = make_store()
+    await store.open()
+    try:
+        payloads = await all_payloads(store)
+        planted = next(p for p in payloads if p.slot == "signal")
+        forged = Pipeline().dump("attacker chose this", payload_context(planted))
+        assert await store.replace_payloads([(planted, forged)]) == 1
+        target = Pipeline(codecs=[codec(("k2", K2), ("k1", K1))])
+        with pytest.raises(durable.CodecError, match="does not encrypt") as refused:
+            await reencode(store, target, [Pipeline()])
+        assert refused.value.workflow_id == "waiting" and "attacker" not in str(refused.value)
+        assert forged in [p.data for p in await all_payloads(store)]
+        assert await count_outdated(store, target) > 0
+        # A source function may say why it cannot read a chain: the error names where, and why.
+        def no_plain(signature: str) -> Pipeline:
+            raise ValueError(f"no reader for {signature}")
+
+        with pytest.raises(durable.CodecError, match="signal waiting for workflow 'waiting'.*no reader for j$"):
+            await reencode(store, target, no_plain)
+        await reencode(store, target, [Pipeline()], allow_plain_sources=True)
+        assert await count_outdated(store, target) == 0
+    finally:
+        await store.close()
 
 
 def test_cli_rotation_and_reading_with_the_new_key_only(tmp_path: Path) -> None:
