@@ -16,14 +16,16 @@ __all__ = ["Probe"]
 
 
 class Probe:
-    """Forwards to `gen`; `last` is the value it yielded last, `ended` whether it returned or raised."""
+    """Forwards to `gen`; `last` is the value it yielded last, `ended` whether it returned or raised
+    (`error`: what it raised, None if it returned)."""
 
-    __slots__ = ("gen", "last", "ended", "around")
+    __slots__ = ("gen", "last", "ended", "error", "around")
 
     def __init__(self, gen: Any, around: Callable[[], contextlib.AbstractContextManager[Any]] | None = None) -> None:
         self.gen = gen
         self.last: Any = None
         self.ended = False
+        self.error: BaseException | None = None
         self.around = around
 
     def send(self, value: Any) -> Any:
@@ -39,9 +41,14 @@ class Probe:
             else:
                 with self.around():
                     self.last = how(arg)
-        except BaseException:
+        except StopIteration:
             self.ended = True
             self.last = None
+            raise
+        except BaseException as exc:
+            self.ended = True
+            self.last = None
+            self.error = exc
             raise
         return self.last
 

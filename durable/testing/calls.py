@@ -27,14 +27,26 @@ from ..journal import Entry, activity_failure, child_failure, failure_exception,
 from .export import pack, unpack
 from .strategies import InjectedFailure, Outcome
 
-__all__ = ["Calls", "Stuck", "failure_entry", "round_trip"]
+__all__ = ["Calls", "Stuck", "failure_entry", "injection_rate", "round_trip"]
 
 _json = JsonSerializer()
 _FOREVER_ATTEMPTS = 5  # Retry(attempts=None): after this many failures, treat it as never finishing
-# One activity call in four fails by injection: rare enough that most runs reach
-# the end of the workflow, frequent enough to try every handler. 0 shrinks to success.
+# By default one activity call in four fails by injection: rare enough that most runs
+# reach the end of the workflow, frequent enough to try every handler. 0 shrinks to success.
+DEFAULT_FAILURE_RATE = 0.25
 _INJECT = st.integers(0, 3)
-_INJECT_WHEN = 3
+_INJECT_FINE = st.integers(0, 999)  # other rates, in thousandths
+
+
+def injection_rate(failures: bool | float) -> float:
+    """The share of calls `check(failures=...)` makes fail: True is the default rate, False none."""
+    if failures is True:
+        return DEFAULT_FAILURE_RATE
+    if failures is False or failures is None:
+        return 0.0
+    if isinstance(failures, (int, float)) and 0.0 <= failures <= 1.0:
+        return float(failures)
+    raise ValueError(f"check(failures=...) takes True, False or a probability from 0 to 1, got {failures!r}")
 
 
 class Stuck(Exception):
@@ -44,10 +56,10 @@ class Stuck(Exception):
 class Calls:
     """Produces call outcomes for one simulated workflow run."""
 
-    def __init__(self, activities: dict[str, Any], inject: bool, chooser: Any, workflow_id: str, workflow: str,
-                 run_child: Callable[[Leaf, str], Entry]) -> None:
+    def __init__(self, activities: dict[str, Any], inject: bool | float, chooser: Any, workflow_id: str,
+                 workflow: str, run_child: Callable[[Leaf, str], Entry]) -> None:
         self.activities = activities
-        self.inject = inject
+        self.rate = injection_rate(inject)
         self.chooser = chooser
         self.workflow_id = workflow_id
         self.workflow = workflow
@@ -71,7 +83,7 @@ class Calls:
             return self.success(leaf, drawn.value, attempts) if drawn.ok else failed(drawn.value, attempts)
         if child_id and spec is None:
             return self.run_child(leaf, child_id)
-        if self.inject and self.chooser.draw(_INJECT) == _INJECT_WHEN:
+        if self._injected():
             return failed(InjectedFailure(f"durable.testing.check made every attempt of {target.name} fail"),
                           attempts)
         fn = spec if spec is not None else target.fn
@@ -87,6 +99,17 @@ class Calls:
                     raise Stuck() from None
                 continue
             return self.success(leaf, value, attempt)
+
+    def _injected(self) -> bool:
+        """Whether hypothesis makes this call fail (every attempt), at the configured rate."""
+        rate = self.rate
+        if rate <= 0.0:
+            return False
+        if rate >= 1.0:
+            return True
+        if rate == DEFAULT_FAILURE_RATE:
+            return self.chooser.draw(_INJECT) == 3
+        return self.chooser.draw(_INJECT_FINE) >= 1000 - round(rate * 1000)
 
     def success(self, leaf: Leaf, value: Any, attempt: int) -> Entry:
         try:

@@ -14,7 +14,9 @@ test would not notice.
 
 from __future__ import annotations
 
+import difflib
 import math
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -25,6 +27,7 @@ from hypothesis.errors import Flaky
 
 from ..errors import NondeterminismError
 from ..registry import Workflow
+from .calls import injection_rate
 from .render import render_journal, render_outcome, short
 from .replayer import as_workflow
 from .sources import Finding, Tracer
@@ -44,6 +47,7 @@ def check(
     *args: Any,
     activities: Mapping[Any, Any] | None = None,
     signals: Mapping[str, Any] | None = None,
+    failures: bool | float = True,
     max_examples: int = 100,
     crashes: int | None = None,
     settings: hypothesis.settings | None = None,
@@ -57,14 +61,22 @@ def check(
     strategy of outcomes (a value, an exception for a failure, or an
     `Outcome`). `signals` maps a signal name to a strategy (or a value) for
     its payload; such signals may arrive at any time, others only while the
-    workflow waits for them (with payload None). `crashes` limits how many
-    crash points each example tries (default: after every journal write).
+    workflow waits for them (with payload None). `failures` is how often a call
+    (to a real activity or a fake function, not to a strategy) fails by
+    injection, every attempt: True for about one in four, False never, or a
+    probability. `crashes` limits how many crash points each example tries
+    (default: after every journal write).
+
+    A key of `activities` that no run called is reported after the check: a
+    ValueError if it looks like a misspelt name of an activity the workflow
+    calls, a warning otherwise.
 
     Raises AssertionError with a shrunk counterexample run when a recovery
     differs, or when workflow code reads the clock or a random source directly.
     """
     wf = as_workflow(fn)
-    setup = Setup(activities, signals)
+    injection_rate(failures)  # refuses anything but True, False or a probability
+    setup = Setup(activities, signals, inject=failures)
     if crashes is not None and crashes < 1:
         raise ValueError("check(crashes=...) must be at least 1 (or None for every write)")
     base = settings if settings is not None else hypothesis.settings()
@@ -78,24 +90,55 @@ def check(
         phases=[phase for phase in base.phases if phase is not Phase.explain],
     )
 
+    first: list[CheckFailed] = []  # the first real failure, should hypothesis give up on replaying it
+
     @run_settings
     @given(data=st.data())
     def recovers_identically(data: st.DataObject) -> None:
-        verify(scenario(wf, args, kwargs, setup, crashes, _Draws(data.draw)))
+        try:
+            verify(scenario(wf, args, kwargs, setup, crashes, _Draws(data.draw)))
+        except CheckFailed as exc:
+            if not first:
+                first.append(exc)
+            raise
 
     try:
         recovers_identically()
     except Flaky as exc:
-        first = next(iter(getattr(exc, "exceptions", ())), None)
+        # The failing example did not fail (or draw) the same way when hypothesis ran it again
+        # (FlakyFailure, FlakyStrategyDefinition): show the failure as it first happened.
+        failure = first[0] if first else next(iter(getattr(exc, "exceptions", None) or ()), None)
         raise CheckFailed(
             f"workflow {wf.name!r} behaves differently in two runs with the same outcomes: it "
-            f"depends on something it did not yield (module state, the clock, randomness). {_ADVICE}"
-            + (f"\nThe first run failed with:\n{first}" if first is not None else "")
+            f"depends on something it did not yield (module state, the clock, randomness), so "
+            f"hypothesis could not run the failing example again to shrink it."
+            + (f"\n\nThe first failure:\n\n{str(failure).replace(_SHRUNK, '(not shrunk)')}" if failure is not None
+               else f" {_ADVICE}")
         ) from None
     except CheckFailed as exc:
         # The message holds the whole counterexample; hypothesis' notes (one line per
         # draw) would only bury it.
         raise CheckFailed(str(exc)) from None
+    _unused_fakes(wf, setup, max_examples)
+
+
+def _unused_fakes(wf: Workflow[Any, Any], setup: Setup, examples: int) -> None:
+    """Complain about keys of `activities=` that no run called: a misspelt name lets the real activity run."""
+    unused = sorted(set(setup.activities) - setup.called)
+    if not unused:
+        return
+    called = ", ".join(sorted(setup.called)) or "none"
+    for name in unused:
+        close = difflib.get_close_matches(name, sorted(setup.called), n=1, cutoff=0.75)
+        text = (f"check(activities=...) has a key {name!r}, but workflow {wf.name!r} called no activity or "
+                f"child workflow of that name in {examples} examples (it called: {called})")
+        if close:
+            raise ValueError(f"{text}. Did you mean {close[0]!r}? The real {close[0]} ran instead of the fake.")
+        warnings.warn(f"{text}: the fake was never used. If only a rare path calls it, raise max_examples.",
+                      UserWarning, stacklevel=3)
+
+
+_SHRUNK = "(shrunk by hypothesis)"
 
 
 class CheckFailed(AssertionError):
@@ -161,7 +204,13 @@ def verify(scenario: Scenario) -> None:
                         workflow_id=reference.workflow_id, reference=reference)
         try:
             recovered.recover(point)
-        except (NondeterminismError, Divergence) as exc:
+        except NondeterminismError as exc:
+            # Not its message: that advises durable.version(), which is for code changes, not this.
+            at = f" ({exc.location})" if exc.location else ""
+            problem = (f"diverged from the journal written so far: at position {exc.position}{at} the recovered "
+                       f"run {exc.yielded}{exc.detail}, where the journal recorded {exc.recorded}")
+            raise CheckFailed(_report(reference, point, problem, None)) from None
+        except Divergence as exc:
             raise CheckFailed(_report(reference, point, f"diverged: {exc}", None)) from None
         problem = compare(reference, recovered)
         if problem is not None:
@@ -228,7 +277,7 @@ def _report(reference: Sim, point: Snapshot, problem: str, recovered: Sim | None
         f"After {when}, the recovered run (it replays the journal written so far, then continues with "
         f"the same outcomes as the uninterrupted run) {problem}",
         "",
-        "Counterexample, the uninterrupted run (shrunk by hypothesis):",
+        f"Counterexample, the uninterrupted run {_SHRUNK}:",
         _describe_run(reference),
     ]
     if recovered is not None:

@@ -8,6 +8,7 @@ whatever the code would do past the recorded tail is reported, not done.
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -17,11 +18,13 @@ from ..codecs.pickle import PickleSerializer
 from ..codecs.pipeline import KEYED_DIGEST, Pipeline
 from ..driver import CANCELLED, CONTINUED, DONE, FAILED, Driver
 from ..effects import Effect
-from ..errors import CodecError
+from ..errors import CodecError, NondeterminismError
 from ..journal import Entry, Journal
 from ..registry import Workflow, make_workflow
 from ._probe import Probe
 from .export import load_journal
+from .render import short
+from .sources import _is_user_code, _relative
 
 __all__ = ["ReplayResult", "replay"]
 
@@ -143,11 +146,14 @@ class Replay:
     def __init__(self, wf: Workflow[Any, Any], journal: Journal, args: tuple, kwargs: dict) -> None:
         self.wf = wf
         self.journal = journal
+        self.args, self.kwargs = args, kwargs
         self.lines: dict[int, str] = {}
         self.digests = Digests(getattr(journal, "digest_key", None), getattr(journal, "workflow_id", None))
+        self.call_error: BaseException | None = None  # what calling the workflow function raised
         try:
             gen = wf.fn(*args, **kwargs)
         except Exception as exc:  # the engine fails a workflow whose call raises
+            self.call_error = exc
             gen = _raising(exc)
         self.probe = Probe(gen)
         self.driver = Driver(
@@ -169,7 +175,10 @@ class Replay:
     def run(self) -> ReplayResult:
         driver = self.driver
         driver.feed(self.journal, last=True)
-        driver.start()  # raises NondeterminismError on divergence, even a wait short of the journal
+        try:
+            driver.start()  # raises NondeterminismError on divergence, even a wait short of the journal
+        except NondeterminismError as exc:
+            raise self._explained(exc) from None
         state = _STATES.get(driver.state, "waiting")
         ok = driver.state in (DONE, CONTINUED)
         return ReplayResult(
@@ -184,6 +193,47 @@ class Replay:
             lines=dict(self.lines),
             digests_checked=self.digests.unchecked == 0,
         )
+
+    def unaccepted(self) -> TypeError | None:
+        """The TypeError of calling the workflow with arguments its signature no longer takes."""
+        error = self.call_error
+        if not isinstance(error, TypeError):
+            return None
+        try:
+            inspect.signature(self.wf.fn).bind(*self.args, **self.kwargs)
+        except TypeError:
+            return error
+        except ValueError:  # no signature to check against
+            return None
+        return None  # the arguments fit; the TypeError came from elsewhere
+
+    def _explained(self, exc: NondeterminismError) -> NondeterminismError:
+        """`exc` with what the code raised (the driver names only its type) in its message."""
+        if not exc.yielded.startswith("raises"):
+            return exc
+        unaccepted = self.unaccepted()
+        if unaccepted is not None:
+            yielded = "cannot be called with the recorded arguments"
+            detail = f" ({short(unaccepted)}; give new parameters a default)"
+        elif self.probe.error is not None:
+            yielded, detail = exc.yielded, f" ({short(self.probe.error)})"
+        else:
+            return exc
+        return NondeterminismError(workflow_id=exc.workflow_id, workflow=exc.workflow, position=exc.position,
+                                   recorded=exc.recorded, yielded=yielded, location=exc.location,
+                                   detail=exc.detail + detail)
+
+
+def raised_at(error: BaseException | None) -> str | None:
+    """`file:line` of the innermost frame of user code (not durable, not the stdlib) `error` passed through."""
+    where = None
+    tb = error.__traceback__ if error is not None else None
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if _is_user_code(filename):
+            where = f"{_relative(filename)}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    return where
 
 
 def _raising(exc: BaseException) -> Any:

@@ -6,8 +6,12 @@ the recovery a millisecond later, and would only differ in production,
 after a real crash, days later. So while `check` runs workflow code it also
 profiles it (`sys.setprofile`, only while the generator runs a step) and
 records every call from user code (not the standard library, not durable)
-to a clock, the global `random` generator, `uuid1`/`uuid4`, `os.urandom`
-or `secrets`. A seeded `random.Random(seed)` of your own is fine.
+to a clock, the global `random` generator, an unseeded `random.Random()`,
+`uuid1`/`uuid4`, `os.urandom` or `secrets`. A seeded `random.Random(seed)`
+of your own is fine. The profiler does not see arguments, so the `time`
+functions that read the clock only when given no time (`localtime()`,
+`strftime(fmt)`, `ctime()`...) are wrapped while a step runs; a name bound
+by `from time import localtime` keeps the original and is not seen.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import random as _random
 import secrets as _secrets
 import sys
 import sysconfig
+import threading
 import time as _time
 import uuid as _uuid
 from collections.abc import Iterator
@@ -33,6 +38,10 @@ _CLOCK_FUNCTIONS = {
     _time.monotonic_ns: "time.monotonic_ns()",
     _time.perf_counter: "time.perf_counter()",
     _time.perf_counter_ns: "time.perf_counter_ns()",
+    _time.process_time: "time.process_time()",
+    _time.process_time_ns: "time.process_time_ns()",
+    _time.thread_time: "time.thread_time()",
+    _time.thread_time_ns: "time.thread_time_ns()",
     os.urandom: "os.urandom()",
 }
 _CLOCK_METHODS = {"now", "utcnow", "today"}
@@ -40,7 +49,13 @@ _PY_FUNCTIONS = {
     _uuid.uuid1.__code__: "uuid.uuid1()",
     _uuid.uuid4.__code__: "uuid.uuid4()",
 }
+# Functions of `time` that read the clock only when not given a time (`localtime()`, not
+# `localtime(seconds)`): the profiler does not see arguments, so while code is watched these
+# are replaced by wrappers that do. Name -> index of the time argument.
+_TIME_DEFAULTS = {"localtime": 0, "gmtime": 0, "ctime": 0, "asctime": 0, "strftime": 1}
+_TIME_ORIGINALS = {name: getattr(_time, name) for name in _TIME_DEFAULTS}
 _RANDOM_FILE = _random.__file__
+_RANDOM_SEEDING = {_random.Random.__init__.__code__: "x", _random.Random.seed.__code__: "a"}
 _SECRETS_FILE = _secrets.__file__
 _STDLIB = os.path.normcase(sysconfig.get_paths()["stdlib"]) + os.sep
 _DURABLE = os.path.normcase(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) + os.sep
@@ -101,11 +116,20 @@ class Tracer:
     @contextlib.contextmanager
     def watching(self) -> Iterator[None]:
         previous = sys.getprofile()
+        thread = threading.get_ident()
+        outer = _watchers.get(thread)
+        _watchers[thread] = self
+        _patch_time()
         sys.setprofile(self._profile)
         try:
             yield
         finally:
             sys.setprofile(previous)
+            if outer is None:
+                del _watchers[thread]
+            else:
+                _watchers[thread] = outer
+            _unpatch_time()
 
     def _user_frame(self, frame: Any) -> bool:
         filename = frame.f_code.co_filename
@@ -153,9 +177,20 @@ class Tracer:
             return (f"secrets.{code.co_name}()", "random")
         if filename == _RANDOM_FILE:
             owner = frame.f_locals.get("self")
-            if owner is _random._inst or isinstance(owner, _random.SystemRandom):
+            if isinstance(owner, _random.SystemRandom):
+                method = "" if code.co_name == "__init__" else f".{code.co_name}"
+                return (f"random.SystemRandom{method}()", "random")
+            if owner is _random._inst:
                 return (f"random.{code.co_name}()", "random")
+            seed = _RANDOM_SEEDING.get(code)
+            if seed is not None and frame.f_locals.get(seed) is None:  # seeded from os.urandom
+                what = "random.Random()" if seed == "x" else "random.Random.seed()"
+                return (f"{what} without a seed", "random")
         return None
+
+    def _time_read(self, name: str, caller: Any) -> None:
+        if self._user_frame(caller):
+            self._add((f"time.{name}() without a time", "clock"), caller)
 
     def _add(self, what: tuple[str, str], frame: Any) -> None:
         where = f"{_relative(frame.f_code.co_filename)}:{frame.f_lineno}"
@@ -163,6 +198,42 @@ class Tracer:
         if key not in self._seen:
             self._seen.add(key)
             self.findings.append(Finding(what[0], where, what[1]))
+
+
+_watchers: dict[int, Tracer] = {}  # thread -> the tracer watching code on it
+_patched = [0]  # how many watchings are active (the time functions stay wrapped meanwhile)
+
+
+def _time_wrapper(name: str, index: int) -> Any:
+    original = _TIME_ORIGINALS[name]
+
+    def wrapper(*args: Any) -> Any:
+        tracer = _watchers.get(threading.get_ident())
+        if tracer is not None and (len(args) <= index or args[index] is None):
+            tracer._time_read(name, sys._getframe(1))
+        return original(*args)
+
+    wrapper.__name__ = wrapper.__qualname__ = name
+    wrapper.__doc__ = original.__doc__
+    return wrapper
+
+
+_TIME_WRAPPERS = {name: _time_wrapper(name, index) for name, index in _TIME_DEFAULTS.items()}
+
+
+def _patch_time() -> None:
+    _patched[0] += 1
+    if _patched[0] == 1:
+        for name, wrapper in _TIME_WRAPPERS.items():
+            setattr(_time, name, wrapper)
+
+
+def _unpatch_time() -> None:
+    _patched[0] -= 1
+    if _patched[0] == 0:
+        for name, original in _TIME_ORIGINALS.items():
+            if getattr(_time, name) is _TIME_WRAPPERS[name]:
+                setattr(_time, name, original)
 
 
 def _relative(filename: str) -> str:

@@ -8,24 +8,29 @@
   effects after the recorded tail of a finished run, or now ends where an
   in-flight run was waiting;
 - incompatible: an effect changed (other kind, name or arguments), was
-  removed, or was reordered: a run in flight would be blocked;
+  removed, or was reordered: a run in flight would be blocked; or the code
+  now raises where the recorded run went on, waited or completed (`now
+  fails`);
 - error: the journal could not be replayed at all (another workflow's
   journal, arguments the code no longer accepts, an unreadable file).
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import glob
 import os
+import uuid as _uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from ..effects import Effect, Gather, Race
 from ..errors import NondeterminismError
-from ..journal import Entry, Journal, describe_recorded
+from ..journal import Entry, Journal
 from ..registry import Registry, Workflow
-from .replayer import Replay, ReplayResult, as_journal, as_workflow
+from .render import short
+from .replayer import Replay, ReplayResult, as_journal, as_workflow, raised_at
 
 __all__ = ["Verdict", "assert_replays", "judge", "journal_files"]
 
@@ -40,7 +45,8 @@ class Verdict:
     label: str  # the file, or the workflow id
     workflow: str | None
     outcome: str  # "ok", "compatible", "incompatible", "error"
-    change: str  # "unchanged", "appended", "ends early", "arguments changed", "changed", "removed", ...
+    change: str  # "unchanged", "appended", "ends early", "arguments changed", "changed", "removed",
+    #              "reordered", "now fails", "arguments not accepted", "other workflow", "error"
     detail: str
     position: int | None = None
     recorded: str | None = None
@@ -74,6 +80,15 @@ def judge(fn: Callable[..., Any], journal: Any, *, label: str | None = None) -> 
     args: tuple = getattr(loaded, "args", None) or ()
     kwargs: dict = getattr(loaded, "kwargs", None) or {}
     replayer = Replay(wf, loaded, args, kwargs)
+    unaccepted = replayer.unaccepted()
+    if unaccepted is not None:
+        if getattr(loaded, "args", None) is None:
+            detail = (f"the journal carries no arguments and the code cannot be called without any "
+                      f"({short(unaccepted)}): export the run with its arguments (durable export does)")
+        else:
+            detail = (f"the code cannot be called with the arguments the run was started with "
+                      f"({short(unaccepted)}): runs in flight would be blocked; give new parameters a default")
+        return Verdict(label, wf.name, "error", "arguments not accepted", detail)
     try:
         result = replayer.run()
     except NondeterminismError as exc:
@@ -86,6 +101,15 @@ def judge(fn: Callable[..., Any], journal: Any, *, label: str | None = None) -> 
 def _consistent(journal: Journal, result: ReplayResult, label: str) -> Verdict:
     status = getattr(journal, "status", None)
     name = result.workflow
+    if result.state == "failed" and status in (*_IN_FLIGHT, "completed"):
+        # It replays every recorded entry, then crashes where the recorded run went on.
+        where = raised_at(result.error)
+        return Verdict(label, name, "incompatible", "now fails",
+                       f"position {result.position}: after the last recorded entry the code now raises "
+                       f"{short(result.error)}" + (f" (at {where})" if where else "")
+                       + f", where the recorded run was {status}: runs like it would fail",
+                       position=result.position, yielded=f"raises {type(result.error).__name__}",
+                       yielded_at=where, result=result)
     if result.finished:
         if status in _IN_FLIGHT:
             return Verdict(label, name, "compatible", "ends early",
@@ -112,16 +136,23 @@ def _incompatible(wf: Workflow[Any, Any], journal: Journal, replayer: Replay, ex
                       yielded_at=exc.location)
     later = sorted(p for p in entries if p >= position)
     if replayer.probe.ended or exc.yielded.startswith(("returns", "raises", "continues")):
-        verdict.change = "removed"
-        more = f" and {len(later) - 1} more entries" if len(later) > 1 else ""
-        verdict.detail = (f"the code now {exc.yielded} at position {position}, where the journal "
+        error = replayer.probe.error
+        how = exc.yielded
+        if error is not None and exc.yielded.startswith("raises"):
+            verdict.change = "now fails"
+            how = f"raises {short(error)}"
+            verdict.yielded_at = verdict.yielded_at or raised_at(error)
+        else:
+            verdict.change = "removed"
+        more = _more(len(later) - 1)
+        verdict.detail = (f"the code now {how} at position {position}, where the journal "
                           f"recorded {exc.recorded}{more}")
-        return _located(verdict)
+        return _located(verdict, journal)
     leaf = _leaf_at(replayer, position)
     if exc.yielded.endswith("with other arguments"):
         verdict.change = "arguments changed"
         verdict.detail = f"{exc.recorded} is called with other arguments"
-        return _located(verdict)
+        return _located(verdict, journal)
     if leaf is not None:
         found = next((p for p in later if p > position and _matches(replayer, leaf, entries[p])), None)
         if found is not None:
@@ -135,24 +166,54 @@ def _incompatible(wf: Workflow[Any, Any], journal: Journal, replayer: Replay, ex
                 verdict.change = "removed"
                 removed = ", ".join(entries[p].describe() for p in skipped)
                 verdict.detail = f"the code no longer performs {removed} (recorded from position {position})"
-            return _located(verdict)
+            return _located(verdict, journal)
+    if later == [position] and not exc.yielded.startswith("waits"):
+        # The last recorded entry differs. If the journal replays without it, it was removed, or
+        # moved past what the code now does there (the look-ahead tells, where it can).
+        moved = _moved_later(wf, journal, [position], replayer)
+        if moved is not None:
+            verdict.change = "reordered"
+            verdict.detail = (f"{exc.recorded} (recorded at position {position}) now comes after "
+                              f"{verdict.yielded}" + (f", at {moved}" if moved else ""))
+            return _located(verdict, journal)
+        if _replays_without(wf, journal, [position]):
+            verdict.change = "removed"
+            verdict.detail = (f"the code no longer performs {exc.recorded} (the last recorded entry) there: it "
+                              f"yields {verdict.yielded} instead (if {exc.recorded} comes later, it was moved)")
+            return _located(verdict, journal)
     if exc.yielded.startswith("waits"):
         verdict.detail = f"the code {exc.yielded}, where the journal goes on with {exc.recorded}"
     else:
         verdict.detail = f"the code now {exc.yielded} where the journal recorded {exc.recorded}"
-    return _located(verdict)
+    return _located(verdict, journal)
 
 
-def _located(verdict: Verdict) -> Verdict:
+def _more(count: int) -> str:
+    if count <= 0:
+        return ""
+    return f" and {count} more {'entry' if count == 1 else 'entries'}"
+
+
+def _located(verdict: Verdict, journal: Journal) -> Verdict:
     where = []
     if verdict.recorded_at:
         where.append(f"recorded at {verdict.recorded_at}")
+    else:
+        where.append(f"recorded at: unknown ({_no_line(journal)})")
     if verdict.yielded_at:
         where.append(f"code now at {verdict.yielded_at}")
-    if where:
-        verdict.detail += f" ({'; '.join(where)})"
+    verdict.detail += f" ({'; '.join(where)})"
     verdict.detail = f"position {verdict.position}: {verdict.detail}"
     return verdict
+
+
+def _no_line(journal: Journal) -> str:
+    """Why the source line of a recorded entry is not known."""
+    if getattr(journal, "lines", None):
+        return "the journal has no source line for this position"
+    if getattr(journal, "source", None):
+        return "exported without --workflow, which records the source lines"
+    return "the journal carries no source lines; stores keep none"
 
 
 def _leaves(effect: Any) -> list[Effect]:
@@ -181,8 +242,8 @@ def _matches(replayer: Replay, leaf: Effect, entry: Entry) -> bool:
         return False
 
 
-def _moved_later(wf: Workflow[Any, Any], journal: Journal, skipped: list[int], replayer: Replay) -> str | None:
-    """If the skipped entries come back later in the code: where (or "" if unknown); else None."""
+def _without(wf: Workflow[Any, Any], journal: Journal, skipped: list[int]) -> Replay:
+    """A replay of `journal` with the entries at `skipped` taken out (later positions shifted down)."""
     gone = set(skipped)
     kept = [e for e in journal if e.position not in gone]
     shifted = [e._replace(position=_shift(e.position, skipped)) for e in kept]
@@ -190,16 +251,61 @@ def _moved_later(wf: Workflow[Any, Any], journal: Journal, skipped: list[int], r
                     digest_key=journal.digest_key)
     args: tuple = getattr(journal, "args", None) or ()
     kwargs: dict = getattr(journal, "kwargs", None) or {}
-    again = Replay(wf, trial, args, kwargs)
+    return Replay(wf, trial, args, kwargs)
+
+
+def _replays_without(wf: Workflow[Any, Any], journal: Journal, skipped: list[int]) -> bool:
+    try:
+        _without(wf, journal, skipped).run()
+    except Exception:  # noqa: BLE001 - a divergence, or the code under test raising: not without them
+        return False
+    return True
+
+
+def _moved_later(wf: Workflow[Any, Any], journal: Journal, skipped: list[int], replayer: Replay) -> str | None:
+    """If the skipped entries come back later in the code: where (or "" if unknown); else None."""
+    gone = [e for e in journal if e.position in set(skipped)]
+    again = _without(wf, journal, skipped)
     try:
         again.run()
     except NondeterminismError as exc:
         leaf = _leaf_at(again, exc.position)
-        recorded = {describe_recorded(journal_entry.kind, journal_entry.name)
-                    for journal_entry in journal if journal_entry.position in gone}
-        if leaf is not None and leaf.describe() in recorded:
+        if leaf is not None and any(_matches(again, leaf, entry) for entry in gone):
             return exc.location or ""
-    except Exception:
+        return None
+    except Exception:  # noqa: BLE001 - the code under test may raise anything: no answer
+        return None
+    # Without them the journal replays: they come back past its tail, or never.
+    return _look_ahead(again, gone)
+
+
+# What a look-ahead past the tail answers: waits whose outcome carries no information the code
+# could depend on much (a receive's payload is guessed as None). Calls are not guessed.
+_GUESSES: dict[str, Any] = {
+    "sleep": lambda: None, "receive": lambda: None, "random": lambda: 0.0, "uuid": lambda: _uuid.UUID(int=0),
+    "now": lambda: _dt.datetime(2000, 1, 1, tzinfo=_dt.UTC),
+}
+_LOOK_AHEAD = 8
+
+
+def _look_ahead(again: Replay, gone: list[Entry]) -> str | None:
+    """Follow a replay past its tail, as a run would go on (timers fire, signals come): where one of the
+    `gone` entries comes back, or None if it does not within a few steps."""
+    driver = again.driver
+    try:
+        for _ in range(_LOOK_AHEAD):
+            pending = dict(driver.pending)
+            if driver.finished or not pending:
+                return None
+            if any(_matches(again, leaf.effect, entry) for leaf in pending.values() for entry in gone):
+                return driver.location() or ""
+            guessable = [(p, leaf) for p, leaf in sorted(pending.items()) if leaf.effect.kind in _GUESSES]
+            if not guessable:
+                return None  # waits on calls only: their outcomes would be guesses
+            position, leaf = guessable[0]
+            value = _GUESSES[leaf.effect.kind]()
+            driver.resolve(position, Entry(position, leaf.effect.kind, "", b"", False, value), True, value)
+    except Exception:  # noqa: BLE001 - the code did not take a guessed value, or diverged: no answer
         return None
     return None
 
@@ -235,6 +341,7 @@ def assert_replays(fn: Callable[..., Any] | Registry | Iterable[Any], *paths: st
     """
     by_name = _workflows(fn)
     verdicts = []
+    others: dict[str, int] = {}  # journals of workflows not given: name -> how many
     for path in journal_files(paths):
         try:
             journal = as_journal(path)
@@ -248,18 +355,24 @@ def assert_replays(fn: Callable[..., Any] | Registry | Iterable[Any], *paths: st
             if isinstance(fn, Registry) and journal.workflow:
                 verdicts.append(Verdict(path, journal.workflow, "error", "error",
                                         f"workflow {journal.workflow!r} is not registered"))
+            else:
+                others[journal.workflow or "?"] = others.get(journal.workflow or "?", 0) + 1
             continue
         verdicts.append(judge(wf, journal, label=path))
     names = ", ".join(sorted(by_name))
     if not verdicts:
-        raise AssertionError(f"no journals of {names} found under {', '.join(map(os.fspath, paths))}")
+        message = f"no journals of {names} found under {', '.join(map(os.fspath, paths)) or 'no path'}"
+        for other, count in sorted(others.items()):
+            message += (f"; found {count} journal{'s' if count != 1 else ''} of {other!r}: did the workflow's "
+                        f"name change? Runs in flight of {other!r} would be blocked as not registered")
+        raise AssertionError(message)
     failed = [v for v in verdicts if v.failed]
     if failed:
         listing = "\n".join(f"  {v.describe()}" for v in failed)
         raise AssertionError(
             f"{len(failed)} of {len(verdicts)} recorded journals cannot be replayed by the current code "
-            f"of {names}:\n{listing}\nRuns in flight with these journals would be blocked after this "
-            "deploy; guard the change with durable.version() or start new runs under a new name."
+            f"of {names}:\n{listing}\nRuns in flight with these journals would be blocked (or fail) after "
+            "this deploy; guard the change with durable.version() or start new runs under a new name."
         )
     return verdicts
 

@@ -92,7 +92,7 @@ class Setup:
         activities: Mapping[Any, Any] | None = None,
         signals: Mapping[str, Any] | None = None,
         *,
-        inject: bool = True,
+        inject: bool | float = True,
         cancel: bool = True,
         max_steps: int = 200,
     ) -> None:
@@ -111,7 +111,8 @@ class Setup:
                 )
             self.activities[name] = spec
         self.signals = dict(signals or {})
-        self.inject = inject
+        self.inject = inject  # fault injection: True (one call in four), False, or a probability
+        self.called: set[str] = set()  # names of every call target the runs yielded (to spot unused fakes)
         self.cancel = cancel
         self.max_steps = max_steps
 
@@ -330,7 +331,9 @@ class Sim:
     def _plan(self, leaf: Leaf) -> None:
         effect = leaf.effect
         self._saw(leaf.position, effect.kind, getattr(effect, "name", ""), leaf.digest)
-        if type(effect) is Sleep:
+        if type(effect) is Call:
+            self.setup.called.add(effect.name)
+        elif type(effect) is Sleep:
             self.deadlines.setdefault(leaf.position, self.now + effect.seconds)
         elif type(effect) is Receive and effect.timeout is not None:
             self.deadlines.setdefault(leaf.position, self.now + effect.timeout)

@@ -106,3 +106,17 @@ def module_state() -> Any:
     else:
         yield call(refund, "even")
     return "done"
+
+
+_CACHE: dict[str, Any] = {}
+
+
+@reg.workflow(name="tt.module-cache")
+def module_cache(order_id: str) -> Any:
+    """Caches an activity result in a module dict: a recovery skips the call (hypothesis sees a flaky test)."""
+    if order_id in _CACHE:
+        reservation = _CACHE[order_id]
+    else:
+        reservation = _CACHE[order_id] = yield call(reserve, order_id)
+    yield call(charge, order_id, 1)
+    return reservation

@@ -18,6 +18,7 @@ from .flows import (
     Declined,
     charge,
     coin_flip,
+    module_cache,
     module_state,
     office_hours,
     order,
@@ -87,6 +88,19 @@ def test_the_counterexample_is_short_and_readable() -> None:
     assert rows[0].split() == ["pos", "kind", "name", "outcome"]
     assert len(rows) <= 3, journal  # shrunk: the two calls, nothing else
     assert "Draw 1" not in message  # hypothesis' raw draws stay out of it
+
+
+def test_a_failure_hypothesis_cannot_reproduce_still_shows_its_counterexample() -> None:
+    module_cache.fn.__globals__["_CACHE"].clear()  # the first run fills it, the recovery then skips a call
+    with pytest.raises(AssertionError) as info:
+        check(module_cache, "o-1", max_examples=30)
+    message = str(info.value)
+    assert "'tt.module-cache' behaves differently in two runs" in message
+    assert "The first failure:" in message
+    assert re.search(r"at position 0 the recovered run yields call\(tt\.charge\) \(tests/testing/flows\.py:\d+\), "
+                     r"where the uninterrupted run yielded call\(tt\.reserve\)", message)
+    assert "Counterexample, the uninterrupted run (not shrunk):" in message
+    assert "0  call  tt.reserve" in message
 
 
 _SECRET = [0]
@@ -199,3 +213,64 @@ def test_random_branching_is_caught_by_crash_recovery_even_without_the_tracer(mo
     monkeypatch.setattr(checker, "Tracer", Blind)
     with pytest.raises(AssertionError, match="'tt.coin' does not recover deterministically"):
         check(coin_flip, max_examples=30)
+
+
+def test_a_misspelt_fake_is_reported_instead_of_running_the_real_activity() -> None:
+    with pytest.raises(ValueError) as info:
+        check(order, "o-5", 4200, activities={"tt.reservee": lambda order_id: "fake"}, max_examples=5)
+    message = str(info.value)
+    assert "has a key 'tt.reservee'" in message and "Did you mean 'tt.reserve'?" in message
+    assert "tt.charge" in message  # the names it did call
+    with pytest.warns(UserWarning, match="'tt.unrelated'.*the fake was never used"):
+        check(order, "o-5", 4200, activities={"tt.unrelated": lambda: None}, max_examples=3)
+
+
+_INJECTED: list[str] = []
+
+
+@reg.workflow(name="tt.must-succeed")
+def must_succeed() -> Any:
+    try:
+        return (yield call(reserve, "x"))
+    except durable.ActivityError as error:
+        _INJECTED.append(error.message)  # the same in every run: only seen from outside
+        return None
+
+
+def test_fault_injection_can_be_turned_off_or_tuned() -> None:
+    _INJECTED.clear()
+    check(must_succeed, activities={reserve: lambda order: "fake"}, failures=False, max_examples=40)
+    assert _INJECTED == []
+
+    def never_called(order: str) -> str:
+        raise AssertionError("every call fails by injection: the fake does not run")
+
+    check(must_succeed, activities={reserve: never_called}, failures=1.0, max_examples=5)
+    assert _INJECTED and all("made every attempt of tt.reserve fail" in m for m in _INJECTED)
+    from durable.testing.world import Setup, Sim
+
+    from .test_world import Simplest
+
+    class Unlucky(Simplest):  # draws the highest number, where a rate's failures lie
+        def draw(self, strategy: Any) -> Any:
+            return 999 if "integers(min_value=0, max_value=999)" in repr(strategy) else super().draw(strategy)
+
+    assert Sim(must_succeed, (), {}, Setup(inject=0.01, cancel=False), chooser=Unlucky()).run().value is None
+    assert Sim(must_succeed, (), {}, Setup(inject=0.01, cancel=False), chooser=Simplest()).run().value == "res-x"
+    with pytest.raises(ValueError, match="failures"):
+        check(must_succeed, failures=2)
+
+
+def test_a_divergence_in_the_replayed_prefix_does_not_advise_durable_version() -> None:
+    from durable.testing.checker import Scenario, crash_points, verify
+    from durable.testing.world import Setup, Sim
+
+    from .test_world import Simplest
+
+    reference = Sim(module_state, (), {}, Setup(inject=False, cancel=False), chooser=Simplest()).run()
+    last = crash_points(reference)[-1]  # the recovery replays both entries, then the code branches otherwise
+    with pytest.raises(AssertionError) as info:
+        verify(Scenario(reference, [], [last]))
+    message = str(info.value)
+    assert "diverged from the journal written so far: at position 1" in message
+    assert "durable.version()" not in message

@@ -38,6 +38,41 @@ def test_clock_and_random_reads_from_user_code_are_found() -> None:
     ]
 
 
+def test_time_functions_that_read_the_clock_without_a_time_argument_are_found() -> None:
+    def workflow_code() -> None:
+        time.localtime()
+        time.gmtime(None)
+        time.strftime("%H")
+        time.ctime()
+        time.asctime()
+        random.Random().random()
+        random.SystemRandom().random()
+        time.process_time()
+
+    assert _watch(workflow_code) == [
+        "time.localtime() without a time", "time.gmtime() without a time", "time.strftime() without a time",
+        "time.ctime() without a time", "time.asctime() without a time", "random.Random() without a seed",
+        "random.SystemRandom()", "random.SystemRandom.random()", "time.process_time()",
+    ]
+    assert time.localtime is _ORIGINAL_LOCALTIME  # unwrapped again
+
+
+_ORIGINAL_LOCALTIME = time.localtime
+
+
+def test_time_functions_given_a_time_are_deterministic() -> None:
+    def workflow_code() -> None:
+        stamp = 1_700_000_000
+        time.localtime(stamp)
+        time.gmtime(stamp)
+        time.strftime("%H", time.gmtime(stamp))
+        time.ctime(stamp)
+        time.asctime(time.gmtime(stamp))
+        random.Random(7).seed(8)
+
+    assert _watch(workflow_code) == []
+
+
 def test_deterministic_code_and_library_internals_are_left_alone() -> None:
     def workflow_code() -> None:
         random.Random(42).random()  # seeded: deterministic

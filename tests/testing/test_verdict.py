@@ -9,7 +9,10 @@ import pytest
 
 from durable import call, receive, sleep
 from durable.registry import make_workflow
-from durable.testing import assert_replays, export_journal, judge
+from durable.errors import NondeterminismError
+from durable.journal import Journal
+from durable.testing import assert_replays, export_journal, judge, load_journal, replay
+from durable.testing.export import ExportedJournal
 from durable.testing.world import Setup, Sim
 
 from .flows import charge, refund, reserve
@@ -168,3 +171,92 @@ def test_assert_replays_over_a_directory(recorded: Path, in_flight: Path, tmp_pa
     assert "reordered" in message and "durable.version()" in message
     with pytest.raises(AssertionError, match="no journals of tv.missing"):
         assert_replays(make_workflow(v1, "tv.missing"), tmp_path)
+
+
+# -- classifications the look-ahead, signatures and crashes decide -----------------------------
+
+
+def swapped(order_id: str) -> Any:
+    receipt = yield call(charge, order_id, 100)  # the charge now comes first
+    reservation = yield call(reserve, order_id)
+    yield sleep(60)
+    yield call(refund, receipt)
+    return reservation
+
+
+def test_a_swap_right_before_where_the_run_waits_is_a_reorder(in_flight: Path) -> None:
+    verdict = judge(_wf(swapped), in_flight)
+    assert (verdict.outcome, verdict.change, verdict.position) == ("incompatible", "reordered", 0)
+    assert "call(tt.reserve) (recorded at position 0) now comes after call(tt.charge)" in verdict.detail
+
+
+def test_a_call_moved_past_the_wait_of_an_in_flight_run_is_a_reorder(in_flight: Path) -> None:
+    verdict = judge(_wf(reordered), in_flight)  # the journal ends with the charge; it now follows the sleep
+    assert (verdict.outcome, verdict.change, verdict.position) == ("incompatible", "reordered", 1)
+    assert "call(tt.charge) (recorded at position 1) now comes after sleep(60s)" in verdict.detail
+
+
+def test_removing_the_last_recorded_effect_is_a_removal(in_flight: Path) -> None:
+    verdict = judge(_wf(removed), in_flight)
+    assert (verdict.outcome, verdict.change, verdict.position) == ("incompatible", "removed", 1)
+    assert "no longer performs call(tt.charge) (the last recorded entry)" in verdict.detail
+
+
+def needs_region(order_id: str, region: str) -> Any:
+    return (yield from v1(order_id))
+
+
+def test_a_new_required_parameter_is_an_error_naming_it(recorded: Path) -> None:
+    verdict = judge(_wf(needs_region), recorded)
+    assert (verdict.outcome, verdict.change) == ("error", "arguments not accepted")
+    assert "TypeError: needs_region() missing 1 required positional argument: 'region'" in verdict.detail
+    with pytest.raises(NondeterminismError) as info:
+        replay(_wf(needs_region), recorded)
+    message = str(info.value)
+    assert "cannot be called with the recorded arguments" in message and "'region'" in message
+
+
+def crashes_after_the_charge(order_id: str) -> Any:
+    yield call(reserve, order_id)
+    receipt = yield call(charge, order_id, 100)
+    raise KeyError(f"no region for {receipt[0]}")
+
+
+def test_a_crash_past_the_tail_of_an_in_flight_run_is_incompatible(in_flight: Path) -> None:
+    verdict = judge(_wf(crashes_after_the_charge), in_flight)
+    assert (verdict.outcome, verdict.change, verdict.failed) == ("incompatible", "now fails", True)
+    assert "after the last recorded entry the code now raises KeyError: 'no region for ch-o-1'" in verdict.detail
+    assert verdict.yielded_at and verdict.yielded_at.startswith("tests/testing/test_verdict.py:")
+    assert "where the recorded run was waiting" in verdict.detail
+
+
+def test_a_crash_where_entries_remain_names_the_exception(recorded: Path) -> None:
+    verdict = judge(_wf(crashes_after_the_charge), recorded)
+    assert (verdict.outcome, verdict.change, verdict.position) == ("incompatible", "now fails", 2)
+    assert "raises KeyError: 'no region for ch-o-1' at position 2" in verdict.detail
+    assert "and 1 more entry (" in verdict.detail  # not "1 more entries"
+
+
+def test_an_unknown_recorded_line_says_why(in_flight: Path, recorded: Path) -> None:
+    from_file = judge(_wf(other_arguments), in_flight)  # exported without lines
+    assert "recorded at: unknown (exported without --workflow" in from_file.detail
+    assert "code now at tests/testing/test_verdict.py:" in from_file.detail
+    journal = ExportedJournal(list(load_journal(recorded)), workflow="tv.order", workflow_id="o-1",
+                              args=("o-1",), status="completed")  # as `durable replay --store` reads one
+    from_store = judge(_wf(other_arguments), journal)
+    assert "recorded at: unknown (the journal carries no source lines; stores keep none)" in from_store.detail
+
+
+def test_a_renamed_workflow_is_told_about_the_journals_of_its_old_name(recorded: Path, in_flight: Path,
+                                                                        tmp_path: Path) -> None:
+    with pytest.raises(AssertionError) as info:
+        assert_replays(make_workflow(v1, "tv.order-v2"), tmp_path)
+    message = str(info.value)
+    assert "no journals of tv.order-v2 found" in message
+    assert "found 2 journals of 'tv.order': did the workflow's name change?" in message
+
+
+def test_a_journal_without_arguments_says_so() -> None:
+    verdict = judge(_wf(v1), Journal([], workflow="tv.order"))
+    assert (verdict.outcome, verdict.change) == ("error", "arguments not accepted")
+    assert "the journal carries no arguments" in verdict.detail
