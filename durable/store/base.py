@@ -79,6 +79,9 @@ class Store(Protocol):
     async def cancel(self, workflow_id: str, now: float) -> bool:
         """Ask a running workflow to cancel and poke it; False if already finished."""
 
+    async def poke(self, workflow_id: str, now: float) -> None:
+        """Make an unfinished workflow ready now, as a signal would, without one (no error if unknown)."""
+
     async def unblock(self, ids: Collection[str] | None, names: Collection[str] | None, now: float) -> int:
         """Make blocked workflows ready again (by id, or all of `names`); the count."""
 

@@ -29,7 +29,7 @@ from .types import (
     WorkflowRecord,
     Write,
 )
-from .validate import check_new
+from .validate import check_name, check_new, check_write
 from .wait import wait_event
 
 __all__ = ["MemoryStore"]
@@ -111,6 +111,7 @@ class MemoryStore:
         self._wake()
 
     async def register_worker(self, worker: str, names: Collection[str], now: float) -> None:
+        check_name(worker, "worker id")
         self._workers[worker] = frozenset(names)
 
     async def unregister_worker(self, worker: str) -> None:
@@ -221,6 +222,8 @@ class MemoryStore:
 
     def commit_sync(self, writes: Sequence[Write], now: float) -> list[str]:
         """`commit` without awaiting: the engine uses it to skip a needless event-loop hop."""
+        for write in writes:  # all before anything changes: a refused commit leaves no trace
+            check_write(write)
         outcomes = []
         woke = False
         for write in writes:
@@ -273,7 +276,6 @@ class MemoryStore:
         row.updated_at = now
         for new in write.creates:
             if new.id not in self._rows:
-                check_new(new)
                 self._insert(new)
         for target in write.wake:
             other = self._rows.get(target)
@@ -288,6 +290,7 @@ class MemoryStore:
     # -- signals and control -------------------------------------------------
 
     async def signal(self, workflow_id: str, name: str, payload: bytes, now: float) -> int:
+        check_name(name, "signal name")
         row = self._rows.get(workflow_id)
         if row is None:
             raise WorkflowNotFoundError(workflow_id)
@@ -315,6 +318,17 @@ class MemoryStore:
         row.poked(now)
         self._wake()
         return True
+
+    async def poke(self, workflow_id: str, now: float) -> None:
+        """Make a running or waiting workflow ready now, as a signal would, without one.
+
+        Optional in a store: the engine uses it to have a workflow whose replay
+        failed at warm-up claimed, so its block is recorded at once.
+        """
+        row = self._rows.get(workflow_id)
+        if row is not None:
+            row.poked(now)
+            self._wake()
 
     async def unblock(self, ids: Collection[str] | None, names: Collection[str] | None, now: float) -> int:
         count = 0

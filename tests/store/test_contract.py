@@ -139,6 +139,24 @@ async def test_a_poke_after_what_the_engine_saw_keeps_it_ready(make_store) -> No
         await store.close()
 
 
+async def test_poke_makes_a_waiting_workflow_ready_without_a_signal(make_store) -> None:  # type: ignore[no-untyped-def]
+    store = await opened(make_store)
+    try:
+        await store.register_worker("w1", NAMES, 0.0)
+        await store.create(new("a"))
+        claim = await claim_one(store)
+        park = Write("a", claim.token, "waiting", None, release=True, seen_poke=claim.poke)
+        assert await store.commit([park], 2.0) == [OK]
+        assert await store.claim("w1", NAMES, 10, 30.0, 3.0) == []  # parked with no deadline
+        await store.poke("a", 3.0)
+        await store.poke("nobody", 3.0)  # an unknown id is no error
+        again = await claim_one(store, now=3.0)
+        assert again.id == "a" and again.poke > claim.poke
+        assert (await store.inbox("a")).signals == []
+    finally:
+        await store.close()
+
+
 async def test_held_workflow_poke_is_reported_once(make_store) -> None:  # type: ignore[no-untyped-def]
     store = await opened(make_store)
     try:

@@ -92,6 +92,10 @@ CANCEL = (
     f"WHERE id = $1 AND status NOT IN {_FINISHED} RETURNING key) "
     f"SELECT key, {_NOTIFY} FROM w"
 )
+POKE = (
+    f"WITH w AS (UPDATE workflows SET poke = poke + 1, {_WAKE} WHERE id = $1 AND status NOT IN {_FINISHED} "
+    f"RETURNING key) SELECT key, {_NOTIFY} FROM w"
+)
 STATUS_OF = "SELECT status FROM workflows WHERE id = $1"
 # One statement, one snapshot: the poke count and the signals agree.
 INBOX_MANY = (

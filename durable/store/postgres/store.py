@@ -401,6 +401,11 @@ class PostgresStore:
             raise WorkflowNotFoundError(workflow_id)
         return False
 
+    async def poke(self, workflow_id: str, now: float) -> None:
+        """Make an unfinished workflow ready now, as a signal would, without one."""
+        if await self._check().fetchrow(sql.POKE, convert.utf8(workflow_id), now) is not None:
+            self._wake()
+
     async def unblock(self, ids: Collection[str] | None, names: Collection[str] | None, now: float) -> int:
         pool = self._check()
         id_bytes = convert.names_array(ids or ())

@@ -57,7 +57,7 @@ _FENCE_SQL = "SELECT key FROM workflows WHERE key = ? AND lease_token = ? AND le
 _INSERT_ONE = "INSERT INTO journal (wf, position, label, digest, failed, payload) VALUES (?, ?, ?, ?, ?, ?)"
 
 _WAKE = "ready_at = CASE WHEN status IN ('running', 'waiting') THEN ? ELSE ready_at END"
-_POKE_BY_ID = f"UPDATE workflows SET poke = poke + 1, {_WAKE} WHERE id = ?"
+POKE_BY_ID = f"UPDATE workflows SET poke = poke + 1, {_WAKE} WHERE id = ? AND status NOT IN {_FINISHED_SQL}"
 _POKE_BY_KEY = f"UPDATE workflows SET poke = poke + 1, {_WAKE} WHERE key = ?"
 _CANCEL_BY_ID = (f"UPDATE workflows SET cancel_requested = 1, poke = poke + 1, {_WAKE} "
                  f"WHERE id = ? AND status NOT IN {_FINISHED_SQL}")
@@ -136,10 +136,10 @@ def apply_write(conn: sqlite3.Connection, write: Write, now: float, key: int | N
         execute("DELETE FROM journal WHERE wf = ?", (key,))
         execute("UPDATE workflows SET run = run + 1, args = ?, pending = NULL, result = NULL "
                 "WHERE key = ?", (write.new_run, key))
-    for new in write.creates:
+    for new in write.creates:  # ids and names checked before the transaction (validate.check_write)
         insert_workflow(conn, new, None)
     for target in write.wake:
-        execute(_POKE_BY_ID, (now, target))
+        execute(POKE_BY_ID, (now, target))
     for target in write.cancel:
         execute(_CANCEL_BY_ID, (now, target))
     return OK
@@ -279,7 +279,8 @@ def inbox(conn: sqlite3.Connection, workflow_id: str) -> tuple[list[Signal], int
         signals = [Signal(seq, name, payload) for seq, name, payload in conn.execute(
             "SELECT seq, name, payload FROM inbox WHERE wf = ? ORDER BY seq", (row[0],))]
     finally:
-        conn.execute("COMMIT")
+        if conn.in_transaction:  # SQLite may have ended it on an error: keep that error
+            conn.execute("COMMIT")
     return signals, row[1], bool(row[2])
 
 

@@ -22,12 +22,12 @@ from typing import Any
 
 from ...errors import WorkflowNotFoundError
 from ..types import Claim, Created, Inbox, NewWorkflow, StoredEntry, StoredPayload, WorkflowRecord, Write
-from ..validate import check_new
+from ..validate import check_name, check_new, check_write
 from ..wait import wait_event
 from . import ops
 from .liveness import WorkerLocks
 from .schema import migrate
-from .threads import DbThread
+from .threads import DbThread, TxnDict
 
 __all__ = ["SQLiteStore"]
 
@@ -70,11 +70,13 @@ class SQLiteStore:
         self._reader: DbThread | None = None
         self._event: asyncio.Event | None = None
         self._stamp = 0
+        # Set by a write that others should hear about; told once its transaction commits.
         self._notify = False
-        self._labels: dict[tuple[str, str], int] = {}
-        self._new_labels: dict[tuple[str, str], int] = {}
+        self._notify_commit = False
+        # Writer-thread caches, filled only from committed transactions (see TxnDict).
+        self._labels: TxnDict[tuple[str, str], int] = TxnDict()
         # id -> key: keys never change, and writes name workflows by id.
-        self._keys: dict[str, int] = {}
+        self._keys: TxnDict[str, int] = TxnDict()
         self._last_sweep = 0.0
 
     def __repr__(self) -> str:
@@ -121,7 +123,7 @@ class SQLiteStore:
         self._event = asyncio.Event()
         self._stamp = self._locks.notify_stamp()
         self._writer = DbThread("durable-sqlite-writer", self._connect, writer=True,
-                                after_commit=self._after_commit)
+                                on_op_end=self._op_ended, on_txn_end=self._txn_ended)
         self._reader = DbThread("durable-sqlite-reader", self._connect, writer=False)
         self._writer.start(loop)
         self._reader.start(loop)
@@ -156,13 +158,18 @@ class SQLiteStore:
             raise RuntimeError("the SQLite store is closed")
         return self._reader.submit(op)
 
-    # Called in the writer thread after every successful COMMIT.
-    def _after_commit(self) -> None:
-        if self._new_labels:
-            self._labels.update(self._new_labels)
-            self._new_labels.clear()
-        if self._notify:
-            self._notify = False
+    # Called in the writer thread after each operation (ok False: rolled back) and each transaction.
+    def _op_ended(self, ok: bool) -> None:
+        self._labels.op_ended(ok)
+        self._keys.op_ended(ok)
+        self._notify_commit = self._notify_commit or (ok and self._notify)
+        self._notify = False
+
+    def _txn_ended(self, committed: bool) -> None:
+        self._labels.txn_ended(committed)
+        self._keys.txn_ended(committed)
+        notify, self._notify_commit = self._notify_commit, False
+        if committed and notify:
             self._locks.notify()
             self._stamp = self._locks.notify_stamp()
             loop = self._writer._loop if self._writer is not None else None  # noqa: SLF001
@@ -178,25 +185,27 @@ class SQLiteStore:
         if key is None:
             found = conn.execute("SELECT key FROM workflows WHERE id = ?", (workflow_id,)).fetchone()
             if found is not None:
-                key = self._keys[workflow_id] = found[0]
+                key = found[0]
+                self._keys.put(workflow_id, key)
         return key
 
     def _label(self, conn: sqlite3.Connection, kind: str, name: str) -> int:
         key = (kind, name)
-        found = self._labels.get(key) or self._new_labels.get(key)
+        found = self._labels.get(key)
         if found is not None:
             return found
         conn.execute("INSERT INTO labels (kind, name) VALUES (?, ?) ON CONFLICT DO NOTHING", key)
         label = conn.execute("SELECT label FROM labels WHERE kind = ? AND name = ?", key).fetchone()[0]
-        self._new_labels[key] = label
+        self._labels.put(key, label)
         return label
 
     # -- workers ----------------------------------------------------------------------
 
     async def register_worker(self, worker: str, names: Collection[str], now: float) -> None:
+        check_name(worker, "worker id")
+
         def op(conn: sqlite3.Connection) -> None:
-            row = conn.execute("SELECT lock FROM workers WHERE worker = ?", (worker,)).fetchone()
-            lock = row[0] if row is not None and worker in self._locks._held else self._locks.acquire(worker)  # noqa: SLF001
+            lock = self._locks.acquire(worker)  # kept if this transaction fails: the retry finds it held
             conn.execute(
                 "INSERT INTO workers (worker, lock, pid, host, names, started_at) VALUES (?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (worker) DO UPDATE SET names = excluded.names",
@@ -346,6 +355,9 @@ class SQLiteStore:
                 return
 
     async def commit(self, writes: Sequence[Write], now: float) -> list[str]:
+        for write in writes:
+            check_write(write)
+
         def op(conn: sqlite3.Connection) -> list[str]:
             label = lambda kind, name: self._label(conn, kind, name)  # noqa: E731
             keys = [self._key(conn, write.workflow_id) for write in writes]
@@ -365,6 +377,8 @@ class SQLiteStore:
     # -- signals and control ------------------------------------------------------------------
 
     async def signal(self, workflow_id: str, name: str, payload: bytes, now: float) -> int:
+        check_name(name, "signal name")
+
         def op(conn: sqlite3.Connection) -> int:
             seq = ops.signal(conn, workflow_id, name, payload, now)
             self._notify = True
@@ -383,6 +397,15 @@ class SQLiteStore:
             return done
 
         return await self._write(op)
+
+    async def poke(self, workflow_id: str, now: float) -> None:
+        """Make an unfinished workflow ready now, as a signal would, without one."""
+
+        def op(conn: sqlite3.Connection) -> None:
+            if conn.execute(ops.POKE_BY_ID, (now, workflow_id)).rowcount:
+                self._notify = True
+
+        await self._write(op)
 
     async def unblock(self, ids: Collection[str] | None, names: Collection[str] | None, now: float) -> int:
         targets = [("id", group) for group in _chunks(ids or ())] + [("name", group) for group in _chunks(names or ())]
