@@ -19,6 +19,7 @@ import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from . import effects as _effects
 from .effects import (
     UUID,
     Call,
@@ -47,6 +48,9 @@ CANCELLED = "cancelled"  # Cancelled escaped the generator; .result is it
 CONTINUED = "continued"  # continue_as_new; .result is the ContinueAsNew effect
 
 _LEAF_TYPES = (Call, Sleep, Receive, UUID, Now, Random)
+# The effect constructors, for the hint when one is yielded without being called.
+_CONSTRUCTORS = frozenset(id(getattr(_effects, name)) for name in (
+    "call", "sleep", "receive", "uuid", "now", "random", "gather", "race", "version", "continue_as_new"))
 _PURE_TYPES = (UUID, Now, Random)
 
 # DigestFn(effect, position, recorded_digest | None) -> digest to store or compare.
@@ -138,6 +142,9 @@ class Driver:
         self._finishing: tuple[bool, Any] | None = None
         self._empty: list[Group] = []  # composites with no members in the current wait
         self.replayed = 0  # entries answered from the journal
+        # The generator's frame, kept so that once it has returned or raised its
+        # last line is still known (a finished generator's gi_frame is None).
+        self._frame: Any = None
 
     # -- feeding the journal -----------------------------------------------
 
@@ -164,6 +171,7 @@ class Driver:
         if self.state != NEW:
             raise bug("Driver.start called twice")
         self.state = WAITING
+        self._frame = getattr(self.gen, "gi_frame", None)
         self._run(True, None)
 
     # -- taking what the engine must act on -------------------------------
@@ -579,7 +587,9 @@ class Driver:
             gen = inner
         frame = getattr(gen, "gi_frame", None)
         if frame is None:
-            return None
+            frame = self._frame  # finished: the line it returned or raised at
+            if frame is None:
+                return None
         filename = frame.f_code.co_filename
         try:
             relative = os.path.relpath(filename)
@@ -595,6 +605,9 @@ class Driver:
         name = f"workflow {self.workflow!r} (id {self.workflow_id})"
         if hasattr(value, "gi_frame") and hasattr(value, "send"):
             hint = "it is a generator: to run a sub-generator's effects inline, use `yield from`"
+        elif id(value) in _CONSTRUCTORS:
+            made = value.__name__
+            hint = f"it is durable.{made} itself: did you mean `yield {made}(...)`? effects are made by calling them"
         elif hasattr(value, "cr_frame"):
             hint = "it is a coroutine: run async code as an activity with `yield call(fn, ...)`"
         elif callable(value):

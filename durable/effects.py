@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from .registry import Activity, Workflow, as_activity
+from .registry import Activity, Workflow, as_activity, seconds_of
 from .retry import Retry
 
 __all__ = [
@@ -50,18 +50,6 @@ class Effect:
 
     def __repr__(self) -> str:
         return f"<effect {self.describe()}>"
-
-
-def seconds_of(value: float | timedelta, what: str) -> float:
-    if isinstance(value, timedelta):
-        secs = value.total_seconds()
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        secs = float(value)
-    else:
-        raise TypeError(f"{what} takes seconds (int or float) or a timedelta, got {value!r}")
-    if secs != secs or secs < 0:
-        raise ValueError(f"{what} must not be negative or NaN, got {value!r}")
-    return secs
 
 
 def format_seconds(secs: float) -> str:

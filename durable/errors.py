@@ -246,17 +246,25 @@ class Cancelled(_Facts, BaseException):
     `except Exception` does not swallow it; catch it by name to compensate.
     """
 
-    def __init__(self, message: str = "cancelled", *, workflow_id: str | None = None) -> None:
+    def __init__(self, message: str | None = None, *, workflow_id: str | None = None) -> None:
         self.workflow_id = workflow_id
+        if message is None:
+            message = f"workflow {workflow_id!r} was cancelled" if workflow_id is not None else "cancelled"
         super().__init__(message)
 
 
 def describe_type(exc: BaseException | type) -> str:
-    """The qualified name journals record for an exception type (`module.QualName`)."""
+    """The qualified name journals record for an exception type (`module.QualName`).
+
+    durable's own public exceptions go by their public name (`durable.Timeout`,
+    not `durable.errors.Timeout`), which is what users import and match on.
+    """
     cls = exc if isinstance(exc, type) else type(exc)
     module = cls.__module__
     if module == "builtins":
         return cls.__qualname__
+    if module == __name__ and cls.__qualname__ in __all__:
+        return f"durable.{cls.__qualname__}"
     return f"{module}.{cls.__qualname__}"
 
 

@@ -90,7 +90,7 @@ _PLAIN_TYPES = (str, int, float, bool, type(None))
 
 def record_of(exc: BaseException) -> dict[str, Any]:
     """A recordable description of `exc` from which `exception_of` rebuilds it."""
-    record: dict[str, Any] = {"type": describe_type(exc), "message": str(exc), "args": None}
+    record: dict[str, Any] = {"type": describe_type(exc), "message": message_of(exc), "args": None}
     if isinstance(exc, (DurableError, Cancelled)):
         record["fields"] = {
             k: v for k, v in vars(exc).items() if type(v) in _PLAIN_TYPES and not k.startswith("_")
@@ -101,6 +101,15 @@ def record_of(exc: BaseException) -> dict[str, Any]:
     elif all(type(a) in _PLAIN_TYPES for a in exc.args):
         record["args"] = list(exc.args)
     return record
+
+
+def message_of(exc: BaseException) -> str:
+    """`str(exc)`, or a placeholder when the exception's own `__str__` fails."""
+    try:
+        text = str(exc)
+    except Exception as error:  # noqa: BLE001 - user code: any failure gets the placeholder
+        return f"(the message could not be read: {type(exc).__name__}.__str__ raised {type(error).__name__})"
+    return text if type(text) is str else str.__str__(text)
 
 
 def exception_of(record: dict[str, Any]) -> BaseException | None:
@@ -186,7 +195,7 @@ def failure_exception(
     origin = record.get("origin", "activity")
     message = record.get("message", "")
     if origin == "cancelled":
-        return Cancelled(message or "cancelled", workflow_id=workflow_id)
+        return Cancelled(message or None, workflow_id=workflow_id)
     if origin == "timeout":
         return Timeout(message or "timed out", workflow_id=workflow_id, position=position)
     if origin == "child":

@@ -6,14 +6,29 @@ import functools
 import inspect
 import weakref
 from collections.abc import Callable, Generator, Iterator
+from datetime import timedelta
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from .retry import DEFAULT_RETRY, Retry
+from .store.validate import check_name
 
 __all__ = ["Activity", "Registry", "Workflow", "activity", "default_registry", "workflow"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+def seconds_of(value: float | timedelta, what: str) -> float:
+    """Seconds from an int, a float or a timedelta (as sleep, receive and activity timeouts take them)."""
+    if isinstance(value, timedelta):
+        secs = value.total_seconds()
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        secs = float(value)
+    else:
+        raise TypeError(f"{what} takes seconds (int or float) or a timedelta, got {value!r}")
+    if secs != secs or secs < 0:
+        raise ValueError(f"{what} must not be negative or NaN, got {value!r}")
+    return secs
 
 
 def default_name(fn: Callable[..., Any]) -> str:
@@ -42,13 +57,14 @@ class Activity(Generic[P, R]):
     Calling it directly calls the plain function, which keeps unit tests simple.
     """
 
-    def __init__(self, fn: Callable[P, R], *, name: str, retry: Retry, timeout: float | None) -> None:
-        if timeout is not None and timeout <= 0:
-            raise ValueError(f"@activity(timeout=...) must be positive seconds, got {timeout!r}")
+    def __init__(self, fn: Callable[P, R], *, name: str, retry: Retry, timeout: float | timedelta | None) -> None:
+        seconds = None if timeout is None else seconds_of(timeout, "@activity(timeout=...)")
+        if seconds is not None and seconds <= 0:
+            raise ValueError(f"@activity(timeout=...) must be positive seconds or a timedelta, got {timeout!r}")
         self.fn = fn
-        self.name = name
+        self.name = check_name(name, f"@activity name of {default_name(fn)}")
         self.retry = retry
-        self.timeout = None if timeout is None else float(timeout)
+        self.timeout = seconds
         self.is_async = inspect.iscoroutinefunction(fn)
         functools.update_wrapper(self, fn)
 
@@ -68,7 +84,7 @@ class Workflow(Generic[P, R]):
 
     def __init__(self, fn: Callable[P, Generator[Any, Any, R]], *, name: str) -> None:
         self.fn = fn
-        self.name = name
+        self.name = check_name(name, f"@workflow name of {default_name(fn)}")
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Generator[Any, Any, R]:
@@ -195,7 +211,7 @@ def activity(
     *,
     name: str | None = None,
     retry: Retry | None = None,
-    timeout: float | None = None,
+    timeout: float | timedelta | None = None,
 ) -> Callable[[Callable[P, R]], Activity[P, R]]: ...
 
 
@@ -205,12 +221,12 @@ def activity(
     *,
     name: str | None = None,
     retry: Retry | None = None,
-    timeout: float | None = None,
+    timeout: float | timedelta | None = None,
 ) -> Any:
     """Mark a sync or async function as an activity.
 
     `retry` defaults to `Retry(attempts=3, initial=1.0, backoff=2.0, maximum=60.0)`;
-    `timeout` (seconds) applies to each attempt.
+    `timeout` (seconds or a timedelta) applies to each attempt.
     """
 
     def decorate(f: Callable[..., Any]) -> Activity[Any, Any]:
@@ -220,7 +236,7 @@ def activity(
 
 
 def make_activity(
-    fn: Callable[..., Any], *, name: str | None, retry: Retry | None, timeout: float | None
+    fn: Callable[..., Any], *, name: str | None, retry: Retry | None, timeout: float | timedelta | None
 ) -> Activity[Any, Any]:
     if isinstance(fn, Workflow):
         raise TypeError(f"{fn!r} is a workflow; call it from another workflow with call() as a child")

@@ -13,8 +13,8 @@ class Retry:
 
     `attempts` counts every attempt, the first included (None: no limit).
     The delay before attempt n+1 is `initial * backoff**(n-1)`, capped at
-    `maximum`. `non_retryable` exception classes (matched with isinstance)
-    fail the activity at once. `jitter` (0 to 0.1) shortens each delay by up
+    `maximum`. `non_retryable` exception classes (a tuple, or one class;
+    matched with isinstance) fail the activity at once. `jitter` (0 to 0.1) shortens each delay by up
     to that fraction, at random, so retries of many workflows spread out.
     """
 
@@ -26,10 +26,10 @@ class Retry:
         initial: float = 1.0,
         backoff: float = 2.0,
         maximum: float = 60.0,
-        non_retryable: Iterable[type[BaseException]] = (),
+        non_retryable: type[BaseException] | Iterable[type[BaseException]] = (),
         jitter: float = 0.0,
     ) -> None:
-        if attempts is not None and (not isinstance(attempts, int) or attempts < 1):
+        if attempts is not None and (not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1):
             raise ValueError(f"Retry(attempts=...) must be a positive int or None, got {attempts!r}")
         if initial < 0 or maximum < 0:
             raise ValueError("Retry delays (initial, maximum) must not be negative")
@@ -37,6 +37,12 @@ class Retry:
             raise ValueError(f"Retry(backoff=...) must be at least 1, got {backoff!r}")
         if not 0.0 <= jitter <= 0.1:
             raise ValueError(f"Retry(jitter=...) must be between 0 and 0.1, got {jitter!r}")
+        if isinstance(non_retryable, type):
+            non_retryable = (non_retryable,)  # one class, as isinstance() takes it
+        elif not isinstance(non_retryable, Iterable):
+            raise TypeError(
+                f"Retry(non_retryable=...) takes an exception class or a tuple of them, got {non_retryable!r}"
+            )
         non_retryable = tuple(non_retryable)
         for cls in non_retryable:
             if not (isinstance(cls, type) and issubclass(cls, BaseException)):

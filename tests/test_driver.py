@@ -330,3 +330,41 @@ def _line_of(fragment: str) -> int:
             if fragment in line:
                 return number
     raise AssertionError(fragment)
+
+
+def test_returning_while_entries_remain_names_the_line_it_returned_at() -> None:
+    def returns_early():
+        yield call(ship, "a")
+        return "early"  # the line the error must name
+
+    with pytest.raises(NondeterminismError) as info:
+        drive(returns_early(), [entry(0, "call", "ship", "s", args=("a",)), entry(1, "sleep")])
+    line = _line_of('return "early"  # the line')
+    assert info.value.location is not None and info.value.location.endswith(f"test_driver.py:{line}")
+    assert f"test_driver.py:{line}" in str(info.value)
+
+
+def test_raising_while_entries_remain_names_the_line_it_raised_at() -> None:
+    def raises_early():
+        yield call(ship, "a")
+        raise KeyError("gone")  # the line the error must name
+
+    with pytest.raises(NondeterminismError, match="raises KeyError") as info:
+        drive(raises_early(), [entry(0, "call", "ship", "s", args=("a",)), entry(1, "sleep")])
+    line = _line_of('raise KeyError("gone")  # the line')
+    assert info.value.location is not None and info.value.location.endswith(f"test_driver.py:{line}")
+
+
+@pytest.mark.parametrize("constructor", [sleep, receive, call, gather, race, uuid, now, version])
+def test_yielding_an_effect_constructor_itself_hints_at_calling_it(constructor: Any) -> None:
+    def forgot_parentheses():
+        try:
+            yield constructor
+        except TypeError as exc:
+            return str(exc)
+
+    d = drive(forgot_parentheses(), [])
+    name = constructor.__name__
+    assert d.state == "done"
+    assert f"did you mean `yield {name}(...)`?" in d.result and "effects are made by calling them" in d.result
+    assert "position 0" in d.result

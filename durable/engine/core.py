@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import socket
@@ -27,7 +28,7 @@ from .recorder import DIGEST_KEY as _DIGEST_KEY
 from .recorder import DIGEST_KEY_CONTEXT as _DIGEST_KEY_CONTEXT
 from .recorder import Recorder
 from .run import Run
-from .worker import Worker
+from .worker import Worker, not_registered
 
 __all__ = ["Engine"]
 
@@ -101,6 +102,7 @@ class Engine(Worker):
         self._result_waiting = 0
         self.suspects = 0  # active runs suspected of killing a worker (see Run.suspect)
         self._retrying: dict[str, int] = {}  # workflow id -> lease token, after a store failure
+        self._warm_blocked: dict[str, tuple[int, str]] = {}  # id -> (token, reason): replay failed at warm-up
         self._tasks: list[asyncio.Task[Any]] = []
         self._kick_event: asyncio.Event | None = None
         self._names: frozenset[str] = frozenset()
@@ -216,7 +218,8 @@ class Engine(Worker):
         wf = fn if isinstance(fn, Workflow) else make_workflow(fn, None)
         self._registry_add(wf)
         workflow_id = str(_uuid.uuid4()) if id is None else check_id(id)
-        payload = self._recorder.dump_args(workflow_id, 0, args, kwargs, name=wf.name)
+        # The first run gets the arguments decoded from these bytes, as a replay would.
+        payload, args, kwargs = self._recorder.start_args(workflow_id, 0, args, kwargs, name=wf.name)
         local = self.runs_workflows and len(self._active) < self.max_active
         new = NewWorkflow(workflow_id, wf.name, payload, self.clock.now(),
                           lease_owner=self.worker_id if local else None, lease_s=self.lease)
@@ -257,22 +260,46 @@ class Engine(Worker):
         if await self.store.get(workflow_id) is None:
             raise WorkflowNotFoundError(workflow_id)
         count = await self.store.unblock([workflow_id], None, self.clock.now())
+        found = self._warm_blocked.pop(workflow_id, None) is not None  # tried again at its next claim
         self._kick()
-        return bool(count)
+        return bool(count) or found
 
     # -- reading ---------------------------------------------------------------------------
 
     async def status(self, workflow_id: str) -> str:
         """"running", "waiting", "completed", "failed", "cancelled" or "blocked"."""
         record = await self._record(workflow_id)
-        if record.status in ("running", "waiting") and not self._runnable(record.name):
-            if record.name not in await self.store.live_names():
-                return "blocked"
+        if record.status in ("running", "waiting") and await self._blocked_unwritten(record) is not None:
+            return "blocked"
         return record.status
 
     async def describe(self, workflow_id: str) -> WorkflowRecord:
-        """The stored record of a workflow (status, times, blocked reason, lease)."""
-        return await self._record(workflow_id)
+        """The stored record of a workflow (status, times, blocked reason, lease).
+
+        Status and reason agree with `status`: a workflow no live worker has
+        registered reads "blocked" with that reason, though nothing is written.
+        """
+        record = await self._record(workflow_id)
+        if record.status in ("running", "waiting"):
+            reason = await self._blocked_unwritten(record)
+            if reason is not None:
+                return dataclasses.replace(record, status="blocked", blocked_reason=reason)
+        return record
+
+    async def _blocked_unwritten(self, record: WorkflowRecord) -> str | None:
+        """Why a running or waiting workflow is blocked though the store does not say so; None if it is not.
+
+        Its function is registered nowhere, or its replay at warm-up failed and
+        nobody has claimed it since.
+        """
+        if not self._runnable(record.name) and record.name not in await self.store.live_names():
+            return not_registered(record.name)
+        found = self._warm_blocked.get(record.id)
+        if found is not None:
+            if found[0] == record.token and record.lease_owner is None:
+                return found[1]
+            del self._warm_blocked[record.id]  # claimed since: its worker decides
+        return None
 
     async def list(self, *, status: str | None = None, name: str | None = None, limit: int = 100,
                    after: str | None = None) -> list[WorkflowRecord]:

@@ -35,6 +35,8 @@ __all__ = ["Recorder"]
 _UUID_CLEAR = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
 _UUID_SET = (4 << 76) | (0x8000 << 48)
 _SAME_AFTER_ROUND_TRIP = frozenset({int, str, float, bool, type(None)})
+# Values nobody can change in place: code may share them instead of a decoded copy.
+_IMMUTABLE = frozenset({int, str, float, bool, type(None), bytes})
 _new_entry = tuple.__new__
 _FAILED = "!"  # appended to the kind in the context of a failed entry
 
@@ -76,6 +78,18 @@ def payload_context(payload: StoredPayload) -> bytes | None:
     if slot == "meta" and payload.kind == DIGEST_KEY:
         return DIGEST_KEY_CONTEXT
     return None
+
+
+def immutable(args: tuple, kwargs: dict) -> bool:
+    """True if every argument is an immutable scalar (None, bool, int, float, str, bytes)."""
+    for arg in args:
+        if type(arg) not in _IMMUTABLE:
+            return False
+    if kwargs:
+        for arg in kwargs.values():
+            if type(arg) not in _IMMUTABLE:
+                return False
+    return True
 
 
 class Recorder:
@@ -246,6 +260,40 @@ class Recorder:
     def dump_args(self, workflow_id: str, run: int, args: tuple, kwargs: dict, *, name: str) -> bytes:
         ctx = self.context(workflow_id, run, "args", f"start:{name}")
         return self.pipeline.dump([[*args], kwargs], ctx, workflow_id=workflow_id)
+
+    def start_args(self, workflow_id: str, run: int, args: tuple, kwargs: dict, *,
+                   name: str) -> tuple[bytes, tuple, dict]:
+        """The stored payload of a run's arguments, and the arguments its first run hands the code.
+
+        Those are decoded from the same serialized bytes (exactly what a replay
+        will get), so a caller who mutates an argument after `start` changes
+        nothing; immutable scalars are handed over as they are.
+        """
+        ctx = self.context(workflow_id, run, "args", f"start:{name}")
+        if self._scalar_identity and immutable(args, kwargs):
+            return self.pipeline.dump([[*args], kwargs], ctx, workflow_id=workflow_id), args, kwargs
+        payload, data = self.pipeline.dump_both([[*args], kwargs], ctx, workflow_id=workflow_id)
+        try:
+            decoded_args, decoded_kwargs = self.pipeline.serializer.decode(data)
+        except SerializationError as exc:
+            raise SerializationError(f"{exc} (the arguments of workflow {workflow_id!r})",
+                                     workflow_id=workflow_id) from None
+        return payload, tuple(decoded_args), decoded_kwargs
+
+    def copy_args(self, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        """A decoded copy of an activity's arguments: the activity cannot change the workflow's objects.
+
+        The engine's serializer makes it; should that refuse, the JSON
+        serializer, which the argument digest tried first and which accepted them.
+        """
+        value = [[*args], kwargs]
+        serializer = self.pipeline.serializer
+        try:
+            copied_args, copied_kwargs = serializer.decode(serializer.encode(value))
+        except Exception:  # noqa: BLE001 - a custom serializer may refuse with any error
+            json = self.pipeline._json  # the serializer the argument digest tries first
+            copied_args, copied_kwargs = json.decode(json.encode(value))
+        return tuple(copied_args), copied_kwargs
 
     def load_args(self, workflow_id: str, run: int, payload: bytes, *, name: str) -> tuple[tuple, dict]:
         ctx = self.context(workflow_id, run, "args", f"start:{name}")

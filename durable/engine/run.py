@@ -26,7 +26,7 @@ from .waits import Waits
 if TYPE_CHECKING:
     from .core import Engine
 
-__all__ = ["Run"]
+__all__ = ["BLOCKS", "Run", "block_reason"]
 
 log = logging.getLogger("durable")
 
@@ -39,6 +39,20 @@ class Blocked(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+# What a replay or step may raise that blocks the run (anything else from an
+# async step is a store failure: retried, never blocked).
+BLOCKS = (Blocked, AssertionError, *_BLOCKING)
+
+
+def block_reason(exc: BaseException) -> str:
+    """The reason stored with a run blocked by `exc`."""
+    if isinstance(exc, Blocked):
+        return exc.reason
+    if isinstance(exc, _BLOCKING):
+        return str(exc)
+    return f"internal error: {type(exc).__name__}: {exc} (this is a bug in durable)"
 
 
 class Run(Waits):
@@ -164,7 +178,7 @@ class Run(Waits):
             self.task = None
             if not isinstance(exc, Exception):
                 raise
-            if isinstance(exc, (Blocked, AssertionError, *_BLOCKING)):
+            if isinstance(exc, BLOCKS):
                 self._fail(exc)
             else:
                 self._store_trouble(exc)  # the store failed a read: try again later, block nothing
@@ -267,14 +281,9 @@ class Run(Waits):
         self.engine._run_exit(self, cache=cache)
 
     def _fail(self, exc: BaseException) -> None:
-        if isinstance(exc, Blocked):
-            reason = exc.reason
-        elif isinstance(exc, _BLOCKING):
-            reason = str(exc)
-        else:
+        if not isinstance(exc, (Blocked, *_BLOCKING)):
             log.error("workflow %r: internal error", self.id, exc_info=exc)
-            reason = f"internal error: {type(exc).__name__}: {exc} (this is a bug in durable)"
-        self._spawn(self._block, reason)
+        self._spawn(self._block, block_reason(exc))
 
     def _store_trouble(self, exc: BaseException) -> None:
         """The store failed (a lost connection, a full disk): not the workflow's fault.
@@ -449,7 +458,7 @@ class Run(Waits):
         clock = engine._clock
         for position, deadline in self.deadlines.items():
             if position not in self.timers and driver.wants(position) and position not in self.tasks:
-                self.timers[position] = clock.call_at(deadline, _timer_event(self, position))
+                self.timers[position] = clock.call_at(deadline, _timer_event(self, position, deadline))
 
     def _next_run(self, write: Write) -> None:
         """continue_as_new committed: start the next run with an empty journal, same lease."""
@@ -492,8 +501,8 @@ class Run(Waits):
         self._exit(cache=False)
 
 
-def _timer_event(run: Run, position: int) -> Any:
-    return lambda: run.notify(("timer", position))
+def _timer_event(run: Run, position: int, deadline: float) -> Any:
+    return lambda: run.notify(("timer", position, deadline))
 
 
 def _raising(exc: BaseException) -> Any:

@@ -17,7 +17,9 @@ from ..effects import Call, Receive, Sleep
 from ..errors import SerializationError, WorkflowExistsError
 from ..journal import child_failure, record_of, signal_failure
 from ..store.types import FINISHED, NewWorkflow
+from ..store.validate import check_id
 from .activity import ActivityInfo, start_attempt
+from .recorder import immutable
 
 if TYPE_CHECKING:
     from ..driver import Driver
@@ -60,7 +62,10 @@ class Waits:
         # Every refresh follows a claim or a poke, and a poke may be a cancel
         # as much as a signal: read the flag along with the signals.
         inbox = await engine._store.inbox(self.id)
-        self.inbox = inbox.signals
+        # A signal matched since the last write is still unconsumed in the
+        # store until that write commits: reading it back would deliver it twice.
+        consumed = self.consumed
+        self.inbox = [s for s in inbox.signals if s.seq not in consumed] if consumed else inbox.signals
         self.poke = max(self.poke, inbox.poke)
         self.cancel_requested = self.cancel_requested or inbox.cancel_requested
         for position, child_id in list(self.children.items()):
@@ -106,10 +111,8 @@ class Waits:
             if driver.abandoned:
                 for leaf in driver.take_abandoned():
                     self._abandon(leaf)
-            if self.deadlines:
-                progress |= self._fire_due(now)
-            if self.inbox:
-                progress |= self._match_signals()
+            if self.deadlines or self.inbox:
+                progress |= self._resolve_ready(now)
             if self.child_outcomes:
                 progress |= self._resolve_children()
         if driver.finished:
@@ -119,16 +122,40 @@ class Waits:
         if driver.outbox:
             self.dirty = True
 
-    def _fire_due(self, now: float) -> bool:
+    def _resolve_ready(self, now: float) -> bool:
+        """Resolve every wait that can end now: a signal waiting for a receive, a deadline passed.
+
+        In position order, so among members of a race ready at once the lowest
+        index wins; a receive with a signal waiting gets it, whether or not its
+        timeout has passed too. Stops when the code moved on to a new wait, so
+        its effects are planned before anything else is decided.
+        """
         driver = self.driver
         assert driver is not None
-        fired = False
-        for position in sorted(self.deadlines):
-            deadline = self.deadlines.get(position)  # an earlier resolution may have dropped it
-            if deadline is not None and deadline <= now and driver.wants(position) and position not in self.tasks:
+        ready = [position for position, deadline in self.deadlines.items() if deadline <= now]
+        inbox = self.inbox
+        if inbox:
+            names = {signal.name for signal in inbox}
+            ready.extend(position for position, leaf in driver.pending.items()
+                         if type(leaf.effect) is Receive and leaf.effect.name in names)  # type: ignore[attr-defined]
+        if not ready:
+            return False
+        progress = False
+        for position in sorted(set(ready)):
+            if not driver.wants(position):
+                continue  # an earlier resolution ended the wait it was part of
+            leaf = driver.pending[position]
+            if type(leaf.effect) is Receive and self.inbox and self._deliver_signal(leaf):
+                progress = True
+            else:
+                deadline = self.deadlines.get(position)
+                if deadline is None or deadline > now or position in self.tasks:
+                    continue
                 self._fire(position)
-                fired = True
-        return fired
+                progress = True
+            if driver.fresh or driver.state != WAITING:
+                break
+        return progress
 
     def _resolve_children(self) -> bool:
         driver = self.driver
@@ -156,12 +183,13 @@ class Waits:
             self.stale = True
             return False
         if kind == "timer":
-            position = event[1]
+            # Due now even if the timer ran a hair early; resolved with whatever
+            # else is ready, in position order (a waiting signal beats a timeout).
+            _, position, deadline = event
             self.timers.pop(position, None)
-            if self.driver.wants(position) and position not in self.tasks:  # type: ignore[union-attr]
-                self._fire(position)
-                return True
-            return False
+            if self.deadlines.get(position) == deadline and deadline > now:
+                self.deadlines[position] = now
+            return position in self.deadlines
         # ("activity", position, attempt, ok, value)
         _, position, attempt, ok, value = event
         current = self.tasks.get(position)
@@ -253,16 +281,31 @@ class Waits:
             return
         rec = self.engine._recorder
         try:
+            check_id(child_id, f"the id of child workflow {effect.name!r} called at position {position}")
+        except (TypeError, ValueError) as exc:
+            # Refused here, not by the store: a bad write would fail its whole group commit.
+            self._refuse_child(leaf, child_id, ValueError(f"{exc} (in workflow {self.id!r})"))
+            return
+        try:
             args = rec.dump_args(child_id, 0, effect.args, effect.kwargs, name=effect.name)
         except SerializationError as exc:
-            entry, error = rec.failure(self.id, self.run, position, "call", effect.name, leaf.digest,
-                                       {**record_of(exc), "origin": "activity", "attempts": 1})
-            self.driver.resolve(position, entry, False, error)  # type: ignore[union-attr]
+            self._refuse_child(leaf, child_id, SerializationError(
+                f"the arguments of child workflow {effect.name!r} (id {child_id!r}), called at position "
+                f"{position} of workflow {self.id!r}, cannot be recorded, so it was not started: {exc}",
+                workflow_id=child_id, type_name=exc.type_name, size=exc.size, limit=exc.limit,
+            ))
             return
         self.engine._registry_add(effect.target)  # type: ignore[arg-type]
         self.children[position] = child_id
         self.creates.append(NewWorkflow(child_id, effect.name, args, self.engine._clock.now(), parent_id=self.id))
         self.pending_dirty = self.dirty = True
+
+    def _refuse_child(self, leaf: Leaf, child_id: str, cause: Exception) -> None:
+        """Nothing was created: the parent gets a ChildWorkflowError whose cause says why."""
+        effect: Call = leaf.effect  # type: ignore[assignment]
+        entry, error = self.engine._recorder.failure(self.id, self.run, leaf.position, "call", effect.name,
+                                                     leaf.digest, child_failure(child_id, record_of(cause)))
+        self.driver.resolve(leaf.position, entry, False, error)  # type: ignore[union-attr]
 
     def _abandon(self, leaf: Leaf) -> None:
         position = leaf.position
@@ -281,30 +324,27 @@ class Waits:
         if leaf in self.to_start:
             self.to_start.remove(leaf)
 
-    def _match_signals(self) -> bool:
+    def _deliver_signal(self, leaf: Leaf) -> bool:
+        """Hand the oldest waiting signal of its name to this receive; False if there is none."""
         driver = self.driver
-        assert driver is not None
+        assert driver is not None and self.inbox is not None
+        position = leaf.position
+        name = leaf.effect.name  # type: ignore[attr-defined]
+        signal = next((s for s in self.inbox if s.name == name), None)
+        if signal is None:
+            return False
         rec = self.engine._recorder
-        matched = False
-        for position in sorted(p for p, leaf in driver.pending.items() if type(leaf.effect) is Receive):
-            if not driver.wants(position) or not self.inbox:
-                continue
-            name = driver.pending[position].effect.name  # type: ignore[attr-defined]
-            signal = next((s for s in self.inbox if s.name == name), None)
-            if signal is None:
-                continue
-            self.inbox.remove(signal)
-            value = rec.load_signal(self.id, name, signal.payload)
-            entry, value = rec.entry(self.id, self.run, position, "receive", name, b"", value)
-            self.consumed.append(signal.seq)
-            if self.deadlines.pop(position, None) is not None:
-                self.pending_dirty = True
-            timer = self.timers.pop(position, None)
-            if timer is not None:
-                timer.cancel()
-            driver.resolve(position, entry, True, value)
-            matched = True
-        return matched
+        self.inbox.remove(signal)
+        value = rec.load_signal(self.id, name, signal.payload)
+        entry, value = rec.entry(self.id, self.run, position, "receive", name, b"", value)
+        self.consumed.append(signal.seq)
+        if self.deadlines.pop(position, None) is not None:
+            self.pending_dirty = True
+        timer = self.timers.pop(position, None)
+        if timer is not None:
+            timer.cancel()
+        driver.resolve(position, entry, True, value)
+        return True
 
     def _deliver_cancel(self) -> None:
         driver = self.driver
@@ -318,8 +358,9 @@ class Waits:
             leaf = driver.pending[position]
             effect = leaf.effect
             name = effect.name if effect.kind in ("call", "receive") else ""  # type: ignore[attr-defined]
+            message = f"workflow {self.id!r} was cancelled while waiting on {effect.describe()} at position {position}"
             entry, error = rec.failure(self.id, self.run, position, effect.kind, name, leaf.digest,
-                                       signal_failure("cancelled", "cancelled"))
+                                       signal_failure("cancelled", message))
             self._abandon(leaf)
             driver.resolve(position, entry, False, error)
 
@@ -339,6 +380,11 @@ class Waits:
         attempt = self.attempts[position][0] + 1 if self.attempts and position in self.attempts else 1
         info = _new_info(ActivityInfo, (self.id, self.name, self.run, position, target.name, attempt))
         timeout = effect.timeout if effect.timeout is not None else target.timeout  # type: ignore[attr-defined]
-        future = start_attempt(target, effect.args, effect.kwargs, info, timeout,  # type: ignore[arg-type]
+        args, kwargs = effect.args, effect.kwargs
+        if not immutable(args, kwargs):
+            # Each attempt gets its own decoded copy: an activity that mutates an
+            # argument must not change the workflow's state (only the live run would see it).
+            args, kwargs = engine._recorder.copy_args(args, kwargs)
+        future = start_attempt(target, args, kwargs, info, timeout,  # type: ignore[arg-type]
                                engine._executor, self.notify_outcome)
         self.tasks[position] = (attempt, future)

@@ -18,14 +18,21 @@ from ..clock import Clock
 from ..registry import Registry
 from ..store.base import Store
 from ..store.types import Claim, Write
-from .run import Run
+from .run import BLOCKS, Run, block_reason
 
 if TYPE_CHECKING:
     from .committer import Committer
 
-__all__ = ["Worker"]
+__all__ = ["Worker", "not_registered"]
 
 log = logging.getLogger("durable")
+
+
+def not_registered(name: str) -> str:
+    """The reason a workflow whose function nobody registered is blocked."""
+    return (f"workflow {name!r} is not registered in this engine's registry, and no live worker on "
+            "this store registers it; it resumes once an engine whose registry has it runs (import "
+            "the module that defines it, or register it with @workflow(name=...))")
 
 
 class Worker:
@@ -51,6 +58,7 @@ class Worker:
     _kick_event: asyncio.Event | None
     _tasks: list[asyncio.Task[Any]]
     _retrying: dict[str, int]
+    _warm_blocked: dict[str, tuple[int, str]]
     _committer: Committer
 
     def _kick(self) -> None:
@@ -148,8 +156,10 @@ class Worker:
     def _activate(self, claim: Claim, fresh: tuple[tuple, dict] | None = None) -> None:
         wf = self.registry.get(claim.name)
         if wf is None:
-            self._block_claim(claim, f"workflow {claim.name!r} is not registered in this worker")
+            self._block_claim(claim, not_registered(claim.name))
             return
+        if self._warm_blocked:
+            self._warm_blocked.pop(claim.id, None)  # claimed: this run records what happens now
         run = self._parked.pop(claim.id, None)
         # A cached generator is current if nobody else held the lease since:
         # every claim takes the next token.
@@ -188,13 +198,35 @@ class Worker:
                 run = Run(self, claim, wf, record.parent_id)
                 try:
                     await run.replay_only()
-                except Exception as exc:  # it will be blocked, with its reason, when it is claimed
-                    log.debug("warm-up of workflow %r skipped: %s", record.id, exc)
+                except Exception as exc:
+                    if isinstance(exc, BLOCKS):
+                        await self._blocked_at_warm_up(record.id, record.token, block_reason(exc))
+                    else:  # a store failure: the next claim tries again
+                        log.debug("warm-up of workflow %r skipped: %s", record.id, exc)
                     continue
                 if record.id not in self._active and record.id not in self._parked and self._state == "open":
                     self._parked[record.id] = run
                     warmed += 1
         self.stats["warmed"] += warmed
+
+    async def _blocked_at_warm_up(self, workflow_id: str, token: int, reason: str) -> None:
+        """A waiting workflow's replay failed at warm-up (changed code, say): it is blocked now.
+
+        Its status reads "blocked" with the reason at once, without waiting
+        for its next signal or timer (maybe days away). A store that can
+        `poke` a workflow makes it ready, so a worker claims it and records
+        the block the usual way, with the lease; with any other store the
+        block is recorded at its next claim.
+        """
+        self._warm_blocked[workflow_id] = (token, reason)
+        poke = getattr(self.store, "poke", None)
+        if poke is None:
+            log.warning("workflow %r is blocked: %s", workflow_id, reason)
+            return
+        try:
+            await poke(workflow_id, self.clock.now())
+        except Exception:  # the store failed: the block is recorded at its next claim instead
+            log.warning("workflow %r is blocked: %s", workflow_id, reason, exc_info=True)
 
     def _block_claim(self, claim: Claim, reason: str) -> None:
         log.warning("workflow %r is blocked: %s", claim.id, reason)

@@ -86,3 +86,11 @@ def entry_key(entry: Any) -> tuple:
 
 def journal_keys(entries: list[Any]) -> list[tuple]:
     return [entry_key(e) for e in entries]
+
+
+def shared_store() -> Any:
+    """A store that several engines of one test open in turn: one MemoryStore, or one SQLite file."""
+    if _store["kind"] == "sqlite":
+        directory = Path(_store["dir"])  # type: ignore[arg-type]
+        return str(directory / f"shared-{len(list(directory.glob('shared-*.db')))}.db")
+    return durable.store.MemoryStore()

@@ -346,3 +346,29 @@ async def test_cancelled_child_may_compensate_and_complete() -> None:
         assert await engine.result("cx-p2/0", timeout=2) == "child compensated"
         assert await engine.status("cx-p2/0") == "completed"
     assert LOG == [("compensate", "child")]
+
+
+@reg.workflow(name="cx.message")
+def wf_message():
+    try:
+        yield receive("never")
+    except durable.Cancelled as e:
+        return [str(e), e.workflow_id]
+    return "not cancelled"
+
+
+async def test_cancelled_says_which_workflow_and_where_it_waited() -> None:
+    async with memory_engine(reg) as engine:
+        await engine.start(wf_message, id="cx-message")
+        await wait_status(engine, "cx-message", "waiting")
+        await engine.cancel("cx-message")
+        message, workflow_id = await engine.result("cx-message", timeout=2)
+        handle = await engine.start(wf_uncaught, id="cx-message-uncaught")
+        await wait_status(engine, "cx-message-uncaught", "waiting")
+        await engine.cancel("cx-message-uncaught")
+        with pytest.raises(durable.Cancelled) as info:
+            await handle.result(timeout=2)
+    assert workflow_id == "cx-message"
+    assert "'cx-message'" in message and "receive('never')" in message and "position 0" in message
+    assert "'cx-message-uncaught'" in str(info.value) and info.value.workflow_id == "cx-message-uncaught"
+    assert "cx-7" in str(durable.Cancelled(workflow_id="cx-7"))

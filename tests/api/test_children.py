@@ -153,3 +153,40 @@ async def test_child_survives_a_restart_and_parent_gets_its_result() -> None:
     async with durable.Engine(store, registry=reg) as engine:
         await engine.signal("ch-restart/2", "go", "after restart")
         assert await engine.result("ch-restart", timeout=2) == ["second", "after restart"]
+
+
+@reg.workflow(name="ch.parent-big-args")
+def wf_parent_big_args(size):
+    try:
+        yield call(wf_double, "q" * size)
+    except durable.ChildWorkflowError as e:
+        return ["ChildWorkflowError", e.workflow_id, e.workflow, e.type, type(e.cause).__name__, str(e)]
+    except durable.ActivityError as e:
+        return ["ActivityError", str(e)]
+    return "no error"
+
+
+async def test_child_arguments_over_the_payload_limit_are_a_childworkflowerror_naming_the_child() -> None:
+    async with memory_engine(reg, max_payload=1000) as engine:
+        got = await (await engine.start(wf_parent_big_args, 3000, id="ch-big-args")).result(timeout=3)
+        with pytest.raises(durable.WorkflowNotFoundError):
+            await engine.status("ch-big-args/0")  # nothing was created
+        journal = await engine.journal("ch-big-args")
+    kind, child_id, name, type_name, cause, message = got
+    assert (kind, child_id, name, type_name, cause) == (
+        "ChildWorkflowError", "ch-big-args/0", "ch.double", "durable.SerializationError", "SerializationError")
+    assert "ch.double" in message and "over the payload limit" in message and "not started" in message
+    assert journal[0].failed and isinstance(journal[0].value, durable.ChildWorkflowError)
+    assert LOG == []
+
+
+async def test_a_child_id_over_the_id_limit_is_a_childworkflowerror_and_the_parent_goes_on() -> None:
+    # The derived id (parent id + "/0") passes the 2,000-byte limit by one byte.
+    parent_id = "p" * 1999
+    async with memory_engine(reg) as engine:
+        got = await (await engine.start(wf_parent_big_args, 1, id=parent_id)).result(timeout=3)
+        assert await engine.status(parent_id) == "completed"
+    kind, child_id, name, type_name, cause, message = got
+    assert (kind, child_id, name, cause) == ("ChildWorkflowError", parent_id + "/0", "ch.double", "ValueError")
+    assert "2,001 bytes" in message and "limit is 2,000 bytes" in message
+    assert LOG == []

@@ -217,3 +217,16 @@ def test_decorators_preserve_signature_and_docstring() -> None:
     assert params == ["a", "b"]
     assert dec_plain_add.__doc__ == "Add two numbers."
     assert dec_plain_add.__name__ == "dec_plain_add"
+
+
+def test_activity_timeout_takes_seconds_or_a_timedelta_like_sleep() -> None:
+    from datetime import timedelta
+
+    assert durable.activity(timeout=timedelta(minutes=2))(lambda: None).timeout == 120.0
+    assert durable.activity(timeout=1.5)(lambda: None).timeout == 1.5
+    for bad in (0, timedelta(0)):
+        with pytest.raises(ValueError, match="timeout"):
+            durable.activity(timeout=bad)(lambda: None)
+    for wrong in (True, "5"):
+        with pytest.raises(TypeError, match="timedelta"):
+            durable.activity(timeout=wrong)(lambda: None)

@@ -10,7 +10,7 @@ import pytest
 import durable
 from durable import Retry, activity, call, receive, sleep
 
-from .conftest import journal_keys, memory_engine, wait_status, wait_until
+from .conftest import journal_keys, memory_engine, shared_store, wait_status, wait_until
 
 reg = durable.Registry()
 RUNS: list = []
@@ -365,3 +365,25 @@ async def test_leaving_the_engine_with_an_activity_in_flight_loses_nothing() -> 
         assert await engine.result("ec-inflight", timeout=2) == "x"
         entries = await engine.journal("ec-inflight")
     assert [(e.kind, e.name, e.value) for e in entries] == [("call", "ec.held", "x")]
+
+
+async def test_an_unregistered_workflow_is_described_as_blocked_with_the_reason_and_resumes_once_registered() -> None:
+    store = shared_store()
+    async with durable.Engine(store, registry=reg) as engine:
+        await engine.start(wf_wait, "w", id="ec-unreg-reason")
+        await wait_status(engine, "ec-unreg-reason", "waiting")
+    later = durable.Registry()
+    async with durable.Engine(store, registry=later) as engine:
+        record = await engine.describe("ec-unreg-reason")
+        assert await engine.status("ec-unreg-reason") == record.status == "blocked"
+        assert record.blocked_reason is not None
+        assert "workflow 'ec.wait' is not registered in this engine's registry" in record.blocked_reason
+        stored = await engine.store.get("ec-unreg-reason")
+        assert stored.status == "waiting" and stored.blocked_reason is None  # nothing was written
+        # registering it in this very engine lets it resume
+        later.add(wf_wait)
+        await engine.signal("ec-unreg-reason", "go", "now")
+        assert await engine.result("ec-unreg-reason", timeout=3) == ["w", "now"]
+        record = await engine.describe("ec-unreg-reason")
+        assert (record.status, record.blocked_reason) == ("completed", None)
+    assert RUNS == ["w"]

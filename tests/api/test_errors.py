@@ -547,3 +547,72 @@ async def test_workflow_exceptions_that_are_awkward_to_rebuild_still_fail_the_wo
         assert await engine.status(f"er-awk-raise-{kind}") == "failed"
     cause = info.value.cause
     assert cause is None or type(cause).__name__ in {"ValueError", "TwoArgError"}
+
+
+# ---------------------------------------------------------------- public names, unreadable messages
+
+
+class Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("__str__ is broken")
+
+
+@activity(name="er.unprintable", retry=Retry(attempts=2, initial=0.01))
+def unprintable():
+    LOG.append("unprintable")
+    raise Unprintable()
+
+
+@reg.workflow(name="er.unprintable-activity")
+def wf_unprintable_activity():
+    try:
+        yield call(unprintable)
+    except durable.ActivityError as e:
+        return [e.type.rsplit(".", 1)[-1], e.message, e.attempts]
+    return "no error"
+
+
+@reg.workflow(name="er.unprintable-raise")
+def wf_unprintable_raise():
+    yield durable.uuid()
+    raise Unprintable()
+
+
+@reg.workflow(name="er.big-result")
+def wf_big_result(n):
+    try:
+        yield call(big, n)
+    except durable.ActivityError as e:
+        return e.type
+
+
+async def test_an_exception_whose_str_raises_is_recorded_as_a_failure_with_a_placeholder() -> None:
+    async with memory_engine(reg) as engine:
+        got = await (await engine.start(wf_unprintable_activity, id="er-unprintable")).result(timeout=3)
+        assert await engine.status("er-unprintable") == "completed"
+        with pytest.raises(durable.WorkflowFailedError) as info:
+            await (await engine.start(wf_unprintable_raise, id="er-unprintable-raise")).result(timeout=3)
+        assert await engine.status("er-unprintable-raise") == "failed"
+    name, message, attempts = got
+    assert (name, attempts) == ("Unprintable", 2)  # retried like any failure, then given up
+    assert "could not be read" in message and "RuntimeError" in message
+    assert LOG == ["unprintable", "unprintable"]
+    assert info.value.type.endswith("Unprintable") and "could not be read" in info.value.message
+
+
+def test_durables_own_exceptions_are_described_by_their_public_name() -> None:
+    from durable.errors import describe_type
+
+    assert describe_type(durable.Timeout("t")) == "durable.Timeout"
+    assert describe_type(durable.SerializationError) == "durable.SerializationError"
+    assert describe_type(durable.Cancelled) == "durable.Cancelled"
+    assert describe_type(ValueError) == "ValueError"
+    assert describe_type(Declined) == f"{__name__}.Declined"
+
+
+async def test_activity_error_type_of_a_durable_failure_is_the_public_name_and_rebuilds() -> None:
+    async with memory_engine(reg, max_payload=1000) as engine:
+        got = await (await engine.start(wf_big_result, 5000, id="er-public-type")).result(timeout=3)
+        journal = await engine.journal("er-public-type")
+    assert got == "durable.SerializationError"
+    assert isinstance(journal[0].value.cause, durable.SerializationError)  # rebuilt from the public name

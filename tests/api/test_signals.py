@@ -11,6 +11,7 @@ import pytest
 
 import durable
 from durable import activity, call, receive
+from durable.testing import replay
 
 from .conftest import memory_engine, wait_status, wait_until
 
@@ -208,3 +209,56 @@ async def test_several_receives_of_one_name_take_signals_oldest_first_by_positio
             await engine.signal("sig-same-name", "x", f"x{i}")
         await engine.signal("sig-same-name", "gate")
         assert await engine.result("sig-same-name", timeout=2) == [["x1", "x2"], [0, "x3"], "x4"]
+
+
+# ---------------------------------------------------------------- ready at once: signals, deadlines, race order
+
+
+@reg.workflow(name="sig.zero-timeouts")
+def wf_zero_timeouts(count):
+    yield receive("gate")
+    out = []
+    for _ in range(count):
+        try:
+            out.append((yield receive("a", timeout=0)))
+        except durable.Timeout:
+            out.append("timeout")
+    return out
+
+
+@reg.workflow(name="sig.race-ready-together")
+def wf_race_ready_together():
+    yield receive("gate")
+    first = yield durable.race(durable.sleep(0), receive("a"))
+    second = yield durable.race(receive("a"), durable.sleep(0))
+    third = yield receive("a", timeout=0)
+    return [list(first), list(second), third]
+
+
+async def _signal_then_open_gate(engine: durable.Engine, workflow_id: str, payloads: list[str]) -> None:
+    await wait_status(engine, workflow_id, "waiting")
+    for payload in payloads:
+        await engine.signal(workflow_id, "a", payload)
+    await engine.signal(workflow_id, "gate")
+
+
+async def test_a_waiting_signal_is_delivered_rather_than_a_due_timeout() -> None:
+    async with memory_engine(reg) as engine:
+        handle = await engine.start(wf_zero_timeouts, 3, id="sig-zero-timeouts")
+        await _signal_then_open_gate(engine, "sig-zero-timeouts", ["A1", "A2"])
+        assert await handle.result(timeout=3) == ["A1", "A2", "timeout"]
+        journal = await engine.journal("sig-zero-timeouts")
+    assert [e.value for e in journal[1:3]] == ["A1", "A2"]
+    assert isinstance(journal[3].value, durable.Timeout)
+    # The journal replays to the same outcome.
+    assert replay(wf_zero_timeouts, journal, 3).value == ["A1", "A2", "timeout"]
+
+
+async def test_race_members_ready_at_once_go_to_the_lowest_index_and_losers_consume_nothing() -> None:
+    async with memory_engine(reg) as engine:
+        handle = await engine.start(wf_race_ready_together, id="sig-race-together")
+        await _signal_then_open_gate(engine, "sig-race-together", ["A1", "A2"])
+        expected = [[0, None], [0, "A1"], "A2"]
+        assert await handle.result(timeout=3) == expected
+        journal = await engine.journal("sig-race-together")
+    assert replay(wf_race_ready_together, journal).value == expected

@@ -7,7 +7,7 @@ import pytest
 import durable
 from durable import activity, call, receive, version
 
-from .conftest import journal_keys, wait_status
+from .conftest import journal_keys, shared_store, wait_status, wait_until
 
 LOG: list = []
 
@@ -259,3 +259,36 @@ async def test_changing_the_kind_of_a_recorded_effect_blocks() -> None:
         await engine.signal("vs-kind", "go", "g")
         await wait_status(engine, "vs-kind", "blocked")
         assert journal_keys(await engine.journal("vs-kind")) == recorded
+
+
+async def test_a_waiting_workflow_whose_code_changed_is_blocked_at_warm_up_without_waiting_for_a_signal() -> None:
+    store = shared_store()
+    reg1 = durable.Registry()
+    wf = reg1.workflow(name="vs.warm")(nd_original)
+    async with durable.Engine(store, registry=reg1) as engine:
+        await engine.start(wf, 0, id="vs-warm")
+        await wait_status(engine, "vs-warm", "waiting")
+        recorded = journal_keys(await engine.journal("vs-warm"))
+
+    reg2 = durable.Registry()
+    reg2.workflow(name="vs.warm")(nd_changed)
+    async with durable.Engine(store, registry=reg2) as engine:  # no signal, no timer: only the warm-up replay
+        await wait_status(engine, "vs-warm", "blocked")
+        record = await engine.describe("vs-warm")
+        assert record.status == "blocked"
+        assert "diverged from its journal at position 0" in record.blocked_reason
+        assert "call(vs.step)" in record.blocked_reason
+        assert journal_keys(await engine.journal("vs-warm")) == recorded
+
+        async def stored_as_blocked() -> bool:  # what another process reading the store sees
+            stored = await engine.store.get("vs-warm")
+            return stored.status == "blocked" and "diverged" in (stored.blocked_reason or "")
+
+        await wait_until(stored_as_blocked, what="the block to reach the store")
+    assert LOG == ["a"]
+
+    # deploying the original code again resumes it
+    async with durable.Engine(store, registry=reg1) as engine:
+        await engine.signal("vs-warm", "go", "g")
+        assert await engine.result("vs-warm", timeout=3) == ["a", "g"]
+    assert LOG == ["a"]
