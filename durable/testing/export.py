@@ -219,9 +219,13 @@ async def export_workflow(engine: Any, workflow_id: str, *, fn: Any = None) -> s
     Includes the run's arguments, status and outcome. With `fn` (the
     workflow's code) each entry also records the source line of its yield.
     """
-    from ..errors import WorkflowFailedError
+    from ..errors import WorkflowFailedError, WorkflowNotFoundError
 
-    record = await engine.describe(workflow_id)
+    # What the store holds: `describe` would show a run no live worker has registered as blocked,
+    # which says where the journal is seen from, not where the run stands.
+    record = await engine.store.get(workflow_id)
+    if record is None:
+        raise WorkflowNotFoundError(workflow_id)
     journal = await engine.journal(workflow_id)
     # The engine keeps arguments encoded; its recorder decodes them with the engine's codecs.
     args, kwargs = engine._recorder.load_args(workflow_id, record.run, record.args, name=record.name)

@@ -315,12 +315,8 @@ class Sim:
                 self._plan(leaf)
             for leaf in driver.take_abandoned():
                 self.deadlines.pop(leaf.position, None)
-            for position in sorted(self.deadlines):
-                if self.deadlines[position] <= self.now and driver.wants(position):
-                    self._fire(position)
-                    progress = True
-            if self.inbox:
-                progress |= self._match()
+            if self.deadlines or self.inbox:
+                progress |= self._resolve_ready()
         if driver.finished:
             driver.take_fresh()
             driver.take_abandoned()
@@ -349,22 +345,37 @@ class Sim:
             entry = failure_entry(self.workflow_id, leaf, signal_failure("timeout", message))
             self.driver.resolve(position, entry, False, entry.value)
 
-    def _match(self) -> bool:
+    def _resolve_ready(self) -> bool:
+        """As the engine does: every wait that can end now, in position order.
+
+        A receive with a signal waiting gets it even if its timeout has passed
+        too; among members of a race ready at once the lowest index wins.
+        """
         driver = self.driver
-        matched = False
-        receives = sorted(p for p, leaf in driver.pending.items() if type(leaf.effect) is Receive)
-        for position in receives:
+        names = {name for name, _ in self.inbox}
+        ready = {p for p, d in self.deadlines.items() if d <= self.now}
+        ready.update(p for p, leaf in driver.pending.items()
+                     if type(leaf.effect) is Receive and leaf.effect.name in names)  # type: ignore[attr-defined]
+        progress = False
+        for position in sorted(ready):
             if not driver.wants(position):
                 continue
-            name = driver.pending[position].effect.name  # type: ignore[attr-defined]
-            index = next((i for i, (n, _) in enumerate(self.inbox) if n == name), None)
-            if index is None:
+            effect = driver.pending[position].effect
+            index = None
+            if type(effect) is Receive:
+                index = next((i for i, (n, _) in enumerate(self.inbox) if n == effect.name), None)
+            if index is not None:
+                _, payload = self.inbox.pop(index)
+                self.deadlines.pop(position, None)
+                driver.resolve(position, Entry(position, "receive", effect.name, b"", False, payload), True, payload)
+            elif self.deadlines.get(position, float("inf")) <= self.now:
+                self._fire(position)
+            else:
                 continue
-            _, payload = self.inbox.pop(index)
-            self.deadlines.pop(position, None)
-            driver.resolve(position, Entry(position, "receive", name, b"", False, payload), True, payload)
-            matched = True
-        return matched
+            progress = True
+            if driver.fresh or driver.state != WAITING:
+                break
+        return progress
 
     def _deliver_cancel(self) -> None:
         driver = self.driver

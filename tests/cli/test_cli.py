@@ -76,16 +76,16 @@ def test_export_then_replay_the_file(shop: Path) -> None:
     assert "replayed 1 journal of 'shop.order': 1 ok" in replayed.stdout
     broken = run(shop, "replay", "shop_v2:order", "o-2.jsonl")
     assert broken.returncode == 1
-    assert re.search(r"position 1: the code now yields receive\('approve'\) where the journal recorded "
-                     r"call\(shop\.charge\) \(recorded at shop_v1\.py:\d+; code now at shop_v2\.py:\d+\)",
-                     broken.stdout)
+    assert re.search(r"incompatible \(reordered\): position 1: call\(shop\.charge\) \(recorded at position 1\) "
+                     r"now comes after receive\('approve'\), at shop_v2\.py:\d+ "
+                     r"\(recorded at shop_v1\.py:\d+; code now at shop_v2\.py:\d+\)", broken.stdout)
 
 
 def test_replay_from_the_store_stops_at_the_first_incompatible_journal(shop: Path) -> None:
     done = run(shop, "replay", "shop_v2:order", "--store", "shop.db")
     assert done.returncode == 1
-    assert done.stdout.count("incompatible (changed)") == 1
-    assert "o-2: incompatible (changed): position 1:" in done.stdout
+    assert done.stdout.count("incompatible (reordered)") == 1
+    assert "o-2: incompatible (reordered): position 1:" in done.stdout
     assert "replayed 1 journal of 'shop.order': 1 incompatible" in done.stdout
     assert "stopped at the first failure; pass --collect-all" in done.stdout
     assert "durable.version()" in done.stdout
