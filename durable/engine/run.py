@@ -98,8 +98,8 @@ class Run(Waits):
         # changes none of it only appends entries (Write.touch False).
         self.touched = False
         self.written = ("", -1)
-        # Claimed after a claim that ended without a write: maybe it kills workers.
-        self.suspect = claim.attempts > 1
+        # Its last two claims ended without a write (two crashes in a row): maybe it kills workers.
+        self.suspect = claim.attempts > 2
 
     # -- events from the outside -------------------------------------------------
 
@@ -125,7 +125,7 @@ class Run(Waits):
         self.parked = False
         self.done = False
         self.touched = False
-        self.suspect = claim.attempts > 1
+        self.suspect = claim.attempts > 2
 
     # -- the loop --------------------------------------------------------------------
     # Callbacks, not a task per run: an activity's outcome is handled in the

@@ -46,9 +46,11 @@ class Store(Protocol):
         expired, or held by a dead worker), each with a fresh fencing token; plus
         workflows this worker holds that were poked since it last looked (`held`).
 
-        At most `suspects` of them may be workflows whose last claim ended
-        without any write (attempts > 0: their worker died, perhaps because
-        of them); the engine runs those one at a time to find the culprit.
+        At most `suspects` of them may be workflows whose last two claims
+        ended without any write (attempts > 1: their worker died twice in a
+        row, perhaps because of them); the engine runs those one at a time to
+        find the culprit. After one crash everything recovers at once: a
+        crash takes down every run in flight, and most were bystanders.
         """
 
     async def next_ready(self, names: Collection[str]) -> float | None:

@@ -181,7 +181,7 @@ class MemoryStore:
         for row in ready:
             if len(chosen) >= limit:
                 break
-            if row.attempts > 0:
+            if row.attempts > 1:
                 if suspects <= 0:
                     continue
                 suspects -= 1

@@ -193,6 +193,33 @@ def test_a_workflow_that_keeps_killing_its_worker_is_blocked(tmp_path: Path) -> 
     integrity_ok(db)
 
 
+def test_after_one_crash_the_bystanders_recover_together_not_one_at_a_time(tmp_path: Path) -> None:
+    """A kill takes down every run in flight; one crash makes none of them a suspect yet."""
+    db, log = tmp_path / "k.db", Path(f"{tmp_path / 'k.db'}.log")
+    workflows = 12
+    proc = subprocess.Popen([sys.executable, WORKER, str(db), "start", str(workflows), "2", "--pace", "0.5"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        # Every workflow inside its first step, none recorded yet: then the kill.
+        while not (log.exists() and len(log.read_text().splitlines()) >= workflows):
+            assert time.monotonic() < deadline and proc.poll() is None, "the first life did not start every step"
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+        proc.stderr.close()  # type: ignore[union-attr]
+    first_life = len(log.read_text().splitlines())
+    assert finished(run(db, "resume", workflows, 2)) == expected(workflows, 2)
+    second_life = [line.split() for line in log.read_text().splitlines()[first_life:]]
+    # Recovered one at a time, a workflow would reach step 1 before the next one
+    # restarts step 0; together, every step 0 restarts before any step 1 begins.
+    first_step_1 = next(i for i, (_, position, _) in enumerate(second_life) if position == "1")
+    assert sorted(wid for wid, position, _ in second_life[:first_step_1]) == sorted(
+        f"wf-{i}" for i in range(workflows))
+    integrity_ok(db)
+
+
 def test_soak_random_kills_over_many_workflows(tmp_path: Path) -> None:
     """Dozens of outside SIGKILLs at random moments over hundreds of workflows."""
     db = tmp_path / "soak.db"

@@ -76,12 +76,12 @@ BEGIN
     IF lim <= 0 OR cardinality(names) = 0 THEN
         RETURN;
     END IF;
-    -- Ready workflows whose last claim recorded progress (attempts = 0), as many as fit ...
+    -- Ready workflows that did not crash twice in a row without progress (attempts <= 1), as many as fit ...
     RETURN QUERY
     UPDATE workflows w SET lease_owner = me, lease_token = w.lease_token + 1, lease_expires = wall + lease_s,
                            attempts = w.attempts + 1, notified_poke = w.poke
     FROM (SELECT f.key FROM workflows f
-          WHERE f.ready_at <= now_ AND f.lease_owner IS NULL AND f.attempts = 0 AND f.name = ANY(names)
+          WHERE f.ready_at <= now_ AND f.lease_owner IS NULL AND f.attempts <= 1 AND f.name = ANY(names)
           ORDER BY f.ready_at LIMIT lim FOR UPDATE SKIP LOCKED) c
     WHERE w.key = c.key
     RETURNING w.id, w.name, w.run, w.lease_token, w.status, w.args, w.pending, w.poke, w.cancel_requested,
@@ -90,12 +90,12 @@ BEGIN
     IF suspects <= 0 OR taken >= lim THEN
         RETURN;
     END IF;
-    -- ... then at most `suspects` whose last claim ended without a write: maybe they kill workers.
+    -- ... then at most `suspects` whose last two claims ended without a write: maybe they kill workers.
     RETURN QUERY
     UPDATE workflows w SET lease_owner = me, lease_token = w.lease_token + 1, lease_expires = wall + lease_s,
                            attempts = w.attempts + 1, notified_poke = w.poke
     FROM (SELECT f.key FROM workflows f
-          WHERE f.ready_at <= now_ AND f.lease_owner IS NULL AND f.attempts > 0 AND f.name = ANY(names)
+          WHERE f.ready_at <= now_ AND f.lease_owner IS NULL AND f.attempts > 1 AND f.name = ANY(names)
           ORDER BY f.ready_at LIMIT least(suspects, lim - taken) FOR UPDATE SKIP LOCKED) c
     WHERE w.key = c.key
     RETURNING w.id, w.name, w.run, w.lease_token, w.status, w.args, w.pending, w.poke, w.cancel_requested,

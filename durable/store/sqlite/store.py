@@ -286,9 +286,9 @@ class SQLiteStore:
                 f"AND poke > notified_poke RETURNING {ops.CLAIM_COLUMNS}", (worker,)).fetchall()]
             fresh: list[Claim] = []
             expires = time.time() + lease_s
-            # Workflows whose last claim ended in a crash (attempts > 0) come
-            # at most `suspects` at a time; the others as many as fit.
-            for condition, cap in (("attempts = 0", limit), ("attempts > 0", min(suspects, limit))):
+            # Workflows whose last two claims ended in a crash (attempts > 1)
+            # come at most `suspects` at a time; the others as many as fit.
+            for condition, cap in (("attempts <= 1", limit), ("attempts > 1", min(suspects, limit))):
                 taken = 0
                 for group in _chunks(names):
                     room = min(cap - taken, limit - len(fresh))
