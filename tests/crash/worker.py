@@ -9,7 +9,8 @@ what the file holds). POINT is where to SIGKILL this very process:
   after-commit:K      right after the K-th commit is durable
   replay:K            after K journal entries were fed to replaying drivers
   mid-commit:K        in the writer thread, after K writes ran inside a
-                      transaction that has not committed yet
+                      transaction of at least 2K writes that has not
+                      committed yet
   sleeping            once a workflow is parked in its sleep
   waiting             once a workflow waits for its signal
 With --settle it waits until every workflow is finished or blocked and
@@ -42,6 +43,7 @@ args.add_argument("--sleep", type=float, default=0.0)
 args.add_argument("--signal", action="store_true")
 args.add_argument("--crash", default="")
 args.add_argument("--settle", action="store_true")
+args.add_argument("--together", action="store_true", help="start all workflows at once")
 args.add_argument("--pace", type=float, default=0.0, help="seconds each activity step takes")
 opts = args.parse_args()
 LOG = opts.db + ".log"
@@ -101,17 +103,23 @@ def instrument() -> None:
         from durable.store.sqlite import ops
 
         limit = int(CRASH[1])
+        original_commit = SQLiteStore.commit
         original_apply = ops.apply_write
-        applied = 0
+        batch = {"size": 0, "applied": 0}
+
+        async def commit_group(self, writes, now):  # type: ignore[no-untyped-def]
+            # One group commit in flight at a time: the writer thread applies this one next.
+            batch["size"], batch["applied"] = len(writes), 0
+            return await original_commit(self, writes, now)
 
         def apply_write(*a, **k):  # type: ignore[no-untyped-def]
-            nonlocal applied
-            applied += 1
             outcome = original_apply(*a, **k)
-            if applied >= limit:
-                die()  # from the writer thread, before COMMIT
+            batch["applied"] += 1
+            if batch["applied"] >= limit and batch["size"] >= 2 * limit:
+                die()  # from the writer thread, halfway through a large group commit, before COMMIT
             return outcome
 
+        SQLiteStore.commit = commit_group  # type: ignore[method-assign]
         ops.apply_write = apply_write  # type: ignore[assignment]
     elif point == "replay":
         limit = int(CRASH[1])
@@ -134,8 +142,12 @@ async def main() -> None:
     ids = [f"wf-{i}" for i in range(opts.workflows)]
     async with durable.Engine(opts.db) as engine:
         if opts.mode == "start":
-            for workflow_id in ids:
-                await engine.start(chain, workflow_id, opts.steps, opts.sleep, opts.signal, id=workflow_id)
+            if opts.together:  # all at once: their writes pile up into large group commits
+                await asyncio.gather(*(engine.start(chain, workflow_id, opts.steps, opts.sleep, opts.signal,
+                                                    id=workflow_id) for workflow_id in ids))
+            else:
+                for workflow_id in ids:
+                    await engine.start(chain, workflow_id, opts.steps, opts.sleep, opts.signal, id=workflow_id)
         if CRASH[0] in ("sleeping", "waiting"):
             while True:
                 statuses = {await engine.status(i) for i in ids}
