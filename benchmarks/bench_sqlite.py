@@ -83,6 +83,22 @@ async def concurrent(engine: durable.Engine, workflows: int, steps: int) -> floa
     return workflows * steps / (clock() - start)
 
 
+async def start_to_result(engine: durable.Engine, runs: int) -> list[float]:
+    """Seconds from `start` to `result` of a one-step workflow, `runs` times one after another."""
+    samples = []
+    for _ in range(runs):
+        start = clock()
+        handle = await engine.start(w.steps, 1)
+        await handle.result()
+        samples.append(clock() - start)
+    return samples
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
 class EngineThread:
     """An engine kept open on its own event loop, so sync timing helpers can drive it."""
 
@@ -128,6 +144,12 @@ def durable_rows(case: str, spec: str, raw_per_step: Callable[[int], float], raw
         rows.append(Row(case, f"1 workflow × {steps} activity steps", median(mine) * 1e6, "µs/step",
                         median(floor) * 1e6, "1 row/commit", target=Target("<=", one_target, "ratio"),
                         samples=mine))
+        # A one-step workflow costs two commits (its creation, then its step with the result).
+        runs = cfg.size(300, 100, 10)
+        latencies = engine(start_to_result, runs)
+        floor_ms = median([raw_per_step(20) for _ in range(cfg.reps)]) * 2 * 1e3
+        rows.append(Row(case, "start to result, one-step workflow", median(latencies) * 1e3, "ms", floor_ms,
+                        "2 commits", note=f"p99 {percentile(latencies, 0.99) * 1e3:.2f} ms over {runs:,} runs"))
         per = cfg.size(100, 20, 5)
         reps = max(1, min(cfg.reps, 3))
         for workflows in (100, 1000):

@@ -245,7 +245,11 @@ class Worker:
             self._parked.move_to_end(run.id)
             while len(self._parked) > self.max_cached:
                 self._parked.popitem(last=False)
-        self._kick()
+        # A run that parked may have set the next wake-up, a full worker has room
+        # again, and a virtual clock may jump once nothing runs: look again. A run
+        # that simply finished leaves nothing new to claim.
+        if cache or len(self._active) + 1 >= self.max_active or getattr(self.clock, "skips_when_idle", False):
+            self._kick()
 
     def _retry_later(self, workflow_id: str, token: int) -> None:
         """Take a run up again after a store failure, if this worker still holds its lease."""

@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Collection, Sequence
 from typing import Any
 
 from ...errors import WorkflowNotFoundError
-from ..types import Claim, Created, Inbox, NewWorkflow, StoredEntry, StoredPayload, WorkflowRecord, Write
+from ..types import FINISHED, Claim, Created, Inbox, NewWorkflow, StoredEntry, StoredPayload, WorkflowRecord, Write
 from ..validate import check_name, check_new, check_write
 from ..wait import wait_event
 from . import ops
@@ -71,8 +71,12 @@ class SQLiteStore:
         self._event: asyncio.Event | None = None
         self._stamp = 0
         # Set by a write that others should hear about; told once its transaction commits.
+        # `_notify` wakes this process's engine too; `_tell_others` only other processes
+        # (a finished workflow's result: this engine told its own waiters already).
         self._notify = False
         self._notify_commit = False
+        self._tell_others = False
+        self._tell_others_commit = False
         # Writer-thread caches, filled only from committed transactions (see TxnDict).
         self._labels: TxnDict[tuple[str, str], int] = TxnDict()
         # id -> key: keys never change, and writes name workflows by id.
@@ -163,17 +167,19 @@ class SQLiteStore:
         self._labels.op_ended(ok)
         self._keys.op_ended(ok)
         self._notify_commit = self._notify_commit or (ok and self._notify)
-        self._notify = False
+        self._tell_others_commit = self._tell_others_commit or (ok and self._tell_others)
+        self._notify = self._tell_others = False
 
     def _txn_ended(self, committed: bool) -> None:
         self._labels.txn_ended(committed)
         self._keys.txn_ended(committed)
         notify, self._notify_commit = self._notify_commit, False
-        if committed and notify:
+        others, self._tell_others_commit = self._tell_others_commit, False
+        if committed and (notify or others):
             self._locks.notify()
             self._stamp = self._locks.notify_stamp()
             loop = self._writer._loop if self._writer is not None else None  # noqa: SLF001
-            if loop is not None:
+            if notify and loop is not None:
                 loop.call_soon_threadsafe(self._wake)
 
     def _wake(self) -> None:
@@ -368,8 +374,10 @@ class SQLiteStore:
             for i, write in enumerate(writes):
                 if outcomes[i] is None:
                     outcomes[i] = ops.apply_write(conn, write, now, keys[i], label)
-            if any(w.release or w.creates or w.wake or w.cancel for w in writes):
+            if any(w.creates or w.wake or w.cancel or (w.release and w.status not in FINISHED) for w in writes):
                 self._notify = True
+            elif any(w.release for w in writes):
+                self._tell_others = True
             return outcomes  # type: ignore[return-value]
 
         return await self._write(op)
