@@ -33,7 +33,7 @@ from .effects import (
     Sleep,
     Version,
 )
-from .errors import Cancelled, NondeterminismError, bug
+from .errors import Cancelled, CodecError, NondeterminismError, bug
 from .journal import describe_recorded
 
 __all__ = ["Driver", "Leaf"]
@@ -295,7 +295,9 @@ class Driver:
             recorded = entry[3] if entry is not None and entry[1] == "call" else None
             try:
                 digest = self.digest(effect, position, recorded)
-            except Exception as exc:
+            except CodecError:
+                raise  # the engine cannot digest at all (no digest key): blocks the run, not the code's fault
+            except Exception as exc:  # arguments that cannot be recorded: thrown at the yield
                 if entry is not None:
                     self.recorded[position] = entry
                 return False, exc
@@ -350,6 +352,8 @@ class Driver:
         recorded = entry[3] if entry is not None and entry[1] == "call" else None
         try:
             leaf.digest = self.digest(leaf.effect, leaf.position, recorded)  # type: ignore[arg-type]
+        except CodecError:
+            raise
         except Exception as exc:
             return exc
         return None

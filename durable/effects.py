@@ -13,6 +13,7 @@ from typing import Any
 
 from .registry import Activity, Workflow, as_activity, seconds_of
 from .retry import Retry
+from .store.validate import check_name
 
 __all__ = [
     "Call",
@@ -50,6 +51,15 @@ class Effect:
 
     def __repr__(self) -> str:
         return f"<effect {self.describe()}>"
+
+    def __eq__(self, other: object) -> bool:
+        """Value equality: the same kind of effect with equal fields (`sleep(5) == sleep(5)`)."""
+        if type(other) is not type(self):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in type(self).__slots__)
+
+    # Equal by value and holding lists and dicts (arguments): unhashable, like a list.
+    __hash__ = None  # type: ignore[assignment]
 
 
 def format_seconds(secs: float) -> str:
@@ -235,6 +245,8 @@ def receive(name: str, /, timeout: float | timedelta | None = None) -> Receive:
     """The next signal called `name`, oldest first; signals sent earlier are kept until then."""
     if not isinstance(name, str):
         raise TypeError(f"receive() takes a signal name (str), got {name!r}")
+    if len(name) > 250 or not name.isascii():  # the usual name passes without the UTF-8 encode
+        check_name(name, "receive() signal name", empty_ok=True)
     return Receive(name, None if timeout is None else seconds_of(timeout, "receive(timeout=...)"))
 
 
@@ -257,6 +269,7 @@ def version(change_id: str, /, latest: int = 1) -> Version:
     """`latest` for runs that reach this point live; 0 for runs already past it under older code."""
     if not isinstance(change_id, str) or not change_id:
         raise TypeError(f"version() takes a non-empty change id (str), got {change_id!r}")
+    check_name(change_id, "version() change id")
     if not isinstance(latest, int) or isinstance(latest, bool) or latest < 1:
         raise ValueError(f"version(latest=...) must be a positive int, got {latest!r}")
     return Version(change_id, latest)

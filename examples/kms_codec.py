@@ -112,12 +112,13 @@ async def main() -> None:
         print("read back by the next process:", [e.value for e in journal])
     print("KMS unwrap calls:", kms.unwraps)
 
-    # Another KMS (another account, a revoked permission) reads nothing.
-    try:
-        async with durable.Engine(store, codecs=[KMSCodec(LocalKMS())]):
-            pass
-    except CodecError as exc:
-        print(f"without the KMS: CodecError: {exc}")
+    # Another KMS (another account, a revoked permission) reads nothing: the engine
+    # opens, and reading a payload fails with a CodecError naming where.
+    async with durable.Engine(store, codecs=[KMSCodec(LocalKMS())]) as engine:
+        try:
+            await engine.journal("order-1")
+        except CodecError as exc:
+            print(f"without the KMS: CodecError: {exc}")
 
 
 if __name__ == "__main__":

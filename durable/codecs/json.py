@@ -162,7 +162,7 @@ def _pack(value: Any) -> Any:
         return {_TAG: ["dec", str(value)]}
     if isinstance(value, enum.Enum):
         return {_TAG: ["e", [_class_path(t, value), _pack(value.value)]]}
-    if dataclasses.is_dataclass(value):
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):  # an instance, not the class
         fields = {f.name: _pack(getattr(value, f.name)) for f in dataclasses.fields(value)}
         return {_TAG: ["dc", [_class_path(t, value), fields]]}
     if isinstance(value, tuple) and hasattr(t, "_fields"):

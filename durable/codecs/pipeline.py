@@ -72,6 +72,7 @@ class Pipeline:
     """Turns values into payloads and back for one engine."""
 
     __slots__ = ("serializer", "codecs", "signature", "header", "max_payload", "uses_context", "secret",
+                 "digest_key_problem",
                  "_json", "_digest_key", "_decoders", "_keyed", "_fast_at")
 
     def __init__(
@@ -104,6 +105,8 @@ class Pipeline:
         self.secret = any(getattr(c, "secret", False) for c in self.codecs)
         self._json = serializer if isinstance(serializer, JsonSerializer) else JsonSerializer()
         self._digest_key: bytes | None = None
+        #: Why the store's digest key could not be read, if it could not (named where a digest needs it).
+        self.digest_key_problem: str | None = None
         self._keyed: Any = None
         self._decoders = tuple(reversed(self.codecs))
         # Where plain JSON starts in a payload, when nothing but JSON wrote it.
@@ -279,9 +282,11 @@ class Pipeline:
             if scheme == KEYED_DIGEST:
                 keyed = self._keyed
                 if keyed is None:
+                    why = f" ({self.digest_key_problem})" if self.digest_key_problem else ""
                     raise CodecError(
-                        "this journal's argument digests are keyed, and the store's digest key could "
-                        "not be read; configure the encrypting codec that wrote it"
+                        "argument digests here are keyed, and the store's digest key could not be "
+                        f"read{why}; configure the key that wrote it (keep old keys configured after "
+                        "a rotation)", workflow_id=workflow_id,
                     )
                 hasher = keyed.copy()
                 if workflow_id is not None:

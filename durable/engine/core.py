@@ -198,12 +198,13 @@ class Engine(Worker):
         try:
             key = self.pipeline.load(stored, _DIGEST_KEY_CONTEXT)
         except CodecError as exc:
+            # Not fatal: each run that needs a keyed digest is blocked naming this, the
+            # others go on, and the next engine with the right key resumes the blocked.
+            self.pipeline.digest_key_problem = str(exc)
             if self.pipeline.secret:
-                raise CodecError(
-                    f"cannot read this store's digest key with the configured codecs: {exc}",
-                    key_id=exc.key_id,
-                ) from None
-            return  # keyed digests will block the runs that need them, naming the cause
+                log.warning("cannot read this store's digest key with the configured codecs (%s): "
+                            "workflows that call activities will be blocked until the key is configured", exc)
+            return
         self.pipeline.set_digest_key(key)
 
     # -- starting and controlling workflows ---------------------------------------------
@@ -298,7 +299,9 @@ class Engine(Worker):
         if found is not None:
             if found[0] == record.token and record.lease_owner is None:
                 return found[1]
-            del self._warm_blocked[record.id]  # claimed since: its worker decides
+            if record.lease_owner == self.worker_id and record.id in self._active:
+                return found[1]  # claimed here to record that block: not written yet
+            del self._warm_blocked[record.id]  # claimed since by another worker: it decides
         return None
 
     async def list(self, *, status: str | None = None, name: str | None = None, limit: int = 100,

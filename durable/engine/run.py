@@ -217,7 +217,7 @@ class Run(Waits):
                     try:
                         outcome = committer.commit_now(write)
                     except Exception as exc:
-                        self._store_trouble(exc)
+                        self._commit_failed(exc)
                         return
                     if not self._after_commit(write, final, parking, outcome):
                         return
@@ -240,7 +240,7 @@ class Run(Waits):
         if self.done:
             return
         if error is not None:
-            self._store_trouble(error)
+            self._commit_failed(error)
             return
         self.advancing = True
         try:
@@ -284,6 +284,15 @@ class Run(Waits):
         if not isinstance(exc, (Blocked, *_BLOCKING)):
             log.error("workflow %r: internal error", self.id, exc_info=exc)
         self._spawn(self._block, block_reason(exc))
+
+    def _commit_failed(self, exc: BaseException) -> None:
+        # Stores check a write before changing anything and refuse what cannot be
+        # stored (a name over the limit) with ValueError or TypeError: retrying
+        # would refuse it forever, so the run is blocked with the reason.
+        if isinstance(exc, (ValueError, TypeError)):
+            self._fail(Blocked(f"the store refused this workflow's next write: {exc}"))
+        else:
+            self._store_trouble(exc)
 
     def _store_trouble(self, exc: BaseException) -> None:
         """The store failed (a lost connection, a full disk): not the workflow's fault.
@@ -430,6 +439,8 @@ class Run(Waits):
     def _committed(self, write: Write, final: bool) -> None:
         self.committed_pending = write.pending
         engine = self.engine
+        if engine._warm_blocked:
+            engine._warm_blocked.pop(self.id, None)  # it wrote: whatever warm-up found is settled
         if self.suspect:
             self.suspect = False  # it wrote: progress, so the next suspect may run
             engine.suspects -= 1

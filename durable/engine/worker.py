@@ -158,8 +158,6 @@ class Worker:
         if wf is None:
             self._block_claim(claim, not_registered(claim.name))
             return
-        if self._warm_blocked:
-            self._warm_blocked.pop(claim.id, None)  # claimed: this run records what happens now
         run = self._parked.pop(claim.id, None)
         # A cached generator is current if nobody else held the lease since:
         # every claim takes the next token.
@@ -168,7 +166,12 @@ class Worker:
         else:
             run = Run(self, claim, wf, claim.parent_id)
             if fresh is not None:
-                run.start_fresh(*fresh)  # created just now: nothing to read back from the store
+                try:
+                    run.start_fresh(*fresh)  # created just now: nothing to read back from the store
+                except BLOCKS as exc:  # e.g. no digest key for its first call: blocked, start() still returns
+                    self._active[claim.id] = run
+                    run._fail(exc)  # noqa: SLF001
+                    return
         self._active[claim.id] = run
         if run.suspect:
             self.suspects += 1

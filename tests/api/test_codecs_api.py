@@ -10,10 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import durable
-from durable import receive
+from durable import call, receive
 from durable.codecs import AESGCMCodec, FernetCodec, ZlibCodec
 
-from .conftest import wait_status
+from .conftest import shared_store, wait_status, wait_until
 
 K1 = bytes(range(32))
 K2 = bytes(range(32, 64))
@@ -225,3 +225,35 @@ async def test_undecodable_entry_blocks_only_that_workflow_until_the_key_is_supp
         assert await engine.status("cd-k2-wait") == "blocked"
     async with durable.Engine(store, registry=reg, codecs=rotated) as engine:
         assert await engine.result("cd-k2-wait", timeout=2) == ["under k2 too", "while blocked"]
+
+
+async def test_an_engine_without_the_stores_key_opens_blocks_what_it_cannot_read_and_the_key_resumes_it() -> None:
+    reg = durable.Registry()
+
+    @durable.activity(name="cd.charge")
+    def charge(card):
+        return f"charged {card[-4:]}"
+
+    @reg.workflow(name="cd.pay")
+    def pay(card):
+        go = yield receive("go")
+        receipt = yield call(charge, card)  # a keyed argument digest: needs the store's digest key
+        return [go, receipt]
+
+    store = shared_store()
+    k1 = [AESGCMCodec(keys={"k1": K1}, active="k1")]
+    async with durable.Engine(store, registry=reg, codecs=k1) as engine:
+        await engine.start(pay, SECRET, id="cd-pay")
+        await wait_status(engine, "cd-pay", "waiting")
+    # Another key only (a lost or mistyped key): the engine opens, the run it cannot read is blocked.
+    async with durable.Engine(store, registry=reg, codecs=[AESGCMCodec(keys={"k9": OTHER}, active="k9")]) as engine:
+        async def reason() -> str | None:
+            # Blocked at warm-up first, then recorded by the claim that follows (a moment's "running").
+            record = await engine.describe("cd-pay")
+            return record.blocked_reason if record.status == "blocked" else None
+
+        text = await wait_until(reason, what="cd-pay blocked with its reason")
+        assert "k1" in text and SECRET not in text
+    async with durable.Engine(store, registry=reg, codecs=k1) as engine:  # the key is back
+        await engine.signal("cd-pay", "go", "after the fix")
+        assert await engine.result("cd-pay", timeout=5) == ["after the fix", "charged 1111"]

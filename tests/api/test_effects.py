@@ -672,3 +672,13 @@ async def test_virtual_clock_does_not_skip_while_an_activity_is_in_flight() -> N
     async with memory_engine(reg, clock=clock) as engine:
         handle = await engine.start(wf_skip_not_past_activity, id="fx-skip-activity")
         assert await handle.result(timeout=2) == [0, "activity first"]
+
+
+def test_effects_are_values_equal_by_kind_and_fields() -> None:
+    assert sleep(5) == sleep(5) and sleep(5) != sleep(6)
+    assert receive("go", timeout=3) == receive("go", timeout=3) != receive("go")
+    assert uuid() == uuid() and uuid() != now()
+    assert gather(sleep(1), receive("a")) == gather(sleep(1), receive("a")) != gather(sleep(1))
+    assert race(sleep(1), receive("a")) != gather(sleep(1), receive("a"))
+    with pytest.raises(TypeError):
+        hash(sleep(5))  # equal by value and holding lists: unhashable, like a list

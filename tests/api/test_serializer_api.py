@@ -426,3 +426,14 @@ def test_same_helper_is_strict() -> None:
     assert not same(datetime(2024, 1, 1), datetime(2024, 1, 1, tzinfo=timezone.utc))
     assert not same(-0.0, 0.0)
     assert same(math.inf, math.inf)
+
+
+def test_a_dataclass_class_itself_is_refused_like_any_other_unsupported_value() -> None:
+    import dataclasses
+
+    @dataclasses.dataclass
+    class Point:
+        x: int
+
+    with pytest.raises(durable.SerializationError):
+        JsonSerializer().encode(Point)
