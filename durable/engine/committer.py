@@ -90,12 +90,28 @@ class Committer:
                     _settle(waiter, None, None, cancelled=True)
                 raise
             except Exception as exc:
+                if isinstance(exc, (ValueError, TypeError)) and len(batch) > 1:
+                    # One write the store refuses (a name over its limit) must not fail
+                    # the others it shares a group with: commit them one by one.
+                    await self._one_by_one(batch)
+                    continue
                 for _, waiter in batch:
                     _settle(waiter, None, exc)
                 continue
             self.commits += 1
             self.writes += len(batch)
             for (_, waiter), outcome in zip(batch, outcomes):
+                _settle(waiter, outcome, None)
+
+    async def _one_by_one(self, batch: list[tuple[Write, Any]]) -> None:
+        for write, waiter in batch:
+            try:
+                [outcome] = await self._store.commit([write], self._now())
+            except Exception as exc:
+                _settle(waiter, None, exc)
+            else:
+                self.commits += 1
+                self.writes += 1
                 _settle(waiter, outcome, None)
 
     async def stop(self) -> None:

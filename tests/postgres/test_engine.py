@@ -115,6 +115,17 @@ async def test_cancel_reaches_the_workflow_and_its_child(pg_dsn: str) -> None:
         assert await engine.status("pg-cancel") == "completed"
 
 
+async def test_a_result_awaited_in_another_engine_is_heard_when_it_finishes_not_at_the_next_poll(
+        pg_dsn: str) -> None:
+    async with durable.Engine(pg_dsn, registry=reg) as worker, \
+            durable.Engine(pg_dsn, registry=reg, worker=False, poll_interval=120) as client:
+        await client.start(child, 4, id="pg-heard")  # a client creates it; the worker runs it
+        await wait_until(lambda: _status_is(worker, "pg-heard", "waiting"), what="the workflow to wait")
+        await worker.signal("pg-heard", "poke", 2)
+        # The client polls every 120 s: only the store's notification can wake it in time.
+        assert await client.result("pg-heard", timeout=5) == 42
+
+
 async def _status_is(engine: durable.Engine, workflow_id: str, status: str) -> bool:
     return await engine.status(workflow_id) == status
 

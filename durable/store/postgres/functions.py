@@ -186,7 +186,10 @@ BEGIN
                 FROM unnest(keys, w_touch, w_status, w_ready, w_pending, w_result, w_seen, w_release, w_reason,
                             w_clear) AS w(k, touch, status, ready, pending, result, seen, release, reason, clear)
                 WHERE w.k > 0 AND w.touch AND f.key = w.k
-                RETURNING w.release AND f.ready_at <= now_ AS ready_now)
+                -- Tell others when a lease frees work, and when a workflow finished: a result()
+                -- waiting in another process hears it at once instead of at its next poll.
+                RETURNING (w.release AND f.ready_at <= now_)
+                          OR w.status IN ('completed', 'failed', 'cancelled') AS ready_now)
             SELECT coalesce(bool_or(ready_now), false) INTO freed FROM u;
             woke := woke OR freed;
         END IF;

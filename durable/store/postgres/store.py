@@ -45,7 +45,7 @@ from ...journal import StoredEntry
 from ..types import (
     CONFLICT, FENCED, OK, Claim, Created, Inbox, NewWorkflow, Signal, StoredPayload, WorkflowRecord, Write,
 )
-from ..validate import check_name, check_new
+from ..validate import check_name, check_new, check_write
 from ..wait import wait_event
 from . import convert, payloads, sql
 from .batch import Batcher
@@ -66,9 +66,11 @@ def _session_settings(schema: str) -> dict[str, str]:
     """How durable's sessions run. Every statement is written for index access by key or id, and
     runs many times: plans are built once (generic) and must not fall back to a sequential scan
     because the planner saw a small table when it built them (a generic plan outlives the table
-    growing; `id = ANY(array)` over a scan is rows x array compares). JIT only adds latency here."""
+    growing; `id = ANY(array)` over a scan is rows x array compares). JIT only adds latency here.
+    A server-wide idle_session_timeout would end the liveness connection of a worker that is alive
+    and let another take its workflows while it still runs them: durable's sessions opt out."""
     return {"search_path": schema, "application_name": "durable", "jit": "off",
-            "plan_cache_mode": "force_generic_plan", "enable_seqscan": "off"}
+            "plan_cache_mode": "force_generic_plan", "enable_seqscan": "off", "idle_session_timeout": "0"}
 
 
 async def _keep_session(conn: Any) -> None:
@@ -314,9 +316,8 @@ class PostgresStore:
             return []
         self._check()
         self._now = now
-        for write in writes:
-            for new in write.creates:
-                check_new(new)
+        for write in writes:  # the whole group before anything is sent, as every store does
+            check_write(write)
         async with self._writer_lock:
             if self._writer is None or self._writer.is_closed():
                 self._writer = await self._connect()
