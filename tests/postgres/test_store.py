@@ -102,6 +102,13 @@ async def test_two_stores_opening_at_once_migrate_once(pg_dsn: str) -> None:
         await PostgresStore(pg_dsn).open()
     with pytest.raises(RuntimeError, match="tables durable did not create"):
         await PostgresStore(pg_dsn, schema="app").open()
+    conn = await asyncpg.connect(pg_dsn)
+    try:
+        await conn.execute("DELETE FROM durable.schema_version")
+    finally:
+        await conn.close()
+    with pytest.raises(RuntimeError, match="empty schema_version table"):
+        await PostgresStore(pg_dsn).open()
 
 
 async def test_a_dead_connection_frees_its_workers_leases_at_once(pg_dsn: str) -> None:
@@ -148,6 +155,19 @@ async def test_a_worker_id_is_one_live_engine_at_a_time(pg_dsn: str) -> None:
     finally:
         await first.close()
         await second.close()
+
+
+async def test_one_worker_id_registered_by_several_stores_at_once_is_refused_clearly(pg_dsn: str) -> None:
+    stores = [await opened(pg_dsn) for _ in range(4)]
+    try:
+        outcomes = await asyncio.gather(*(s.register_worker("racer", NAMES, 0.0) for s in stores),
+                                        return_exceptions=True)
+        assert sum(o is None for o in outcomes) == 1
+        for refused in (o for o in outcomes if o is not None):
+            assert isinstance(refused, RuntimeError) and "already in use by a live engine" in str(refused)
+    finally:
+        for store in stores:
+            await store.close()
 
 
 async def test_cross_waking_commits_from_two_stores_do_not_deadlock(pg_dsn: str) -> None:

@@ -178,6 +178,10 @@ async def migrate(conn, schema: str) -> None:  # type: ignore[no-untyped-def]
         version = 0
         if names:
             version = await conn.fetchval(f'SELECT version FROM "{schema}".schema_version')
+            if version is None:
+                raise RuntimeError(
+                    f"{where} has an empty schema_version table (edited by hand, or a damaged "
+                    "schema); restore its one row, or use another schema")
         if version > SCHEMA_VERSION:
             raise RuntimeError(
                 f"{where} has durable schema version {version}, newer than this version of durable "

@@ -94,6 +94,8 @@ class Members:
         if key is not None:
             await conn.execute(sql.SET_NAMES, key, names)
             return
+        import asyncpg
+
         key = await conn.fetchval(sql.NEXT_WORKER_KEY)
         await conn.execute(sql.LOCK, self._namespace, key)  # before the row exists: none can think it dead
         try:
@@ -105,7 +107,11 @@ class Members:
                     # The same worker id, left behind by a process that died: its leases are free now.
                     await conn.execute(sql.RELEASE_DEAD, old["key"], now)
                     await conn.execute(sql.DROP_WORKER, old["key"])
-                await conn.execute(sql.ADD_WORKER, key, utf8(worker), names, os.getpid(), socket.gethostname(), now)
+                try:
+                    await conn.execute(sql.ADD_WORKER, key, utf8(worker), names, os.getpid(), socket.gethostname(),
+                                       now)
+                except asyncpg.UniqueViolationError:  # another process registered this id a moment ago
+                    raise RuntimeError(f"worker id {worker!r} is already in use by a live engine") from None
                 await conn.execute(sql.NOTIFY_WORKERS)
         except BaseException:
             with contextlib.suppress(Exception):
